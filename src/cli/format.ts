@@ -1,0 +1,81 @@
+/** Parsing and printing of the values the CLI takes and shows. */
+import { SnapupError } from '../errors.js';
+import { ACCESS_LEVELS, type AccessLevel, checkName } from '../protocol/types.js';
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return u === 0 ? `${v} ${units[u]}` : `${v.toFixed(1)} ${units[u]}`;
+}
+
+export function formatMs(ms: number): string {
+  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(2)} s`;
+}
+
+const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
+
+/** `90`, `30s`, `15m`, `2h`, `7d`, `1w` → seconds. */
+export function parseDuration(text: string, field: string): number {
+  const m = /^(\d+)([smhdw]?)$/.exec(text.trim());
+  const value = m ? Number(m[1]) * (DURATION_UNITS[m[2] || 's'] ?? 1) : Number.NaN;
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new SnapupError('BAD_INPUT', `${field}: "${text}" is not a duration like 90, 30m, 12h or 7d`, { field });
+  }
+  return value;
+}
+
+/** `1048576`, `512k`, `4M`, `1G` (powers of 1024) → bytes. */
+export function parseSize(text: string, field: string): number {
+  const m = /^(\d+)([kKmMgG]?)(i?[bB])?$/.exec(text.trim());
+  const mult: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+  const value = m ? Number(m[1]) * (mult[(m[2] ?? '').toLowerCase()] ?? 1) : Number.NaN;
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new SnapupError('BAD_INPUT', `${field}: "${text}" is not a size like 1048576, 512k or 4M`, { field });
+  }
+  return value;
+}
+
+export function parsePositiveInt(text: string, field: string): number {
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < 1) {
+    throw new SnapupError('BAD_INPUT', `${field}: "${text}" must be a whole number of at least 1`, { field });
+  }
+  return n;
+}
+
+export function parseAccessLevel(text: string, field: string): AccessLevel {
+  const found = ACCESS_LEVELS.find((l) => l.toLowerCase() === text.toLowerCase());
+  if (!found) {
+    throw new SnapupError('BAD_INPUT', `${field}: "${text}" is not one of ${ACCESS_LEVELS.join(', ')}`, { field });
+  }
+  return found;
+}
+
+/** Repeated `--grant USER=LEVEL` → accessPerUser. */
+export function parseGrants(grants: readonly string[]): Record<string, AccessLevel> | undefined {
+  if (grants.length === 0) return undefined;
+  const out: Record<string, AccessLevel> = {};
+  for (const g of grants) {
+    const eq = g.indexOf('=');
+    if (eq <= 0) throw new SnapupError('BAD_INPUT', `grant: "${g}" is not USER=LEVEL`, { field: 'grant' });
+    const user = checkName(g.slice(0, eq), 'grant user');
+    out[user] = parseAccessLevel(g.slice(eq + 1), 'grant level');
+  }
+  return out;
+}
+
+/** A plain-text table with columns padded to their widest cell. */
+export function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
+  return [line(headers), ...rows.map(line)].join('\n');
+}

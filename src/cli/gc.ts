@@ -1,0 +1,23 @@
+import { Command } from 'commander';
+import { globals, openLocal, printJson } from './context.js';
+import { formatBytes } from './format.js';
+
+export function gcCommand(): Command {
+  return new Command('gc')
+    .description('reclaim content no snapshot references; remove expired snapshots')
+    .option('--dry-run', 'report what would be removed; remove nothing')
+    .addHelpText(
+      'after',
+      '\nContent declared by an unfinished push within the last hour is always kept, so gc is safe\nto run while pushes are in progress.',
+    )
+    .action(async (o: { dryRun?: boolean }, cmd: Command) => {
+      const g = globals(cmd);
+      const backend = await openLocal(g);
+      const report = await backend.gc({ dryRun: o.dryRun ?? false });
+      if (g.json) return printJson(report);
+      const verb = o.dryRun ? 'would remove' : 'removed';
+      process.stdout.write(
+        `${verb} ${report.removedObjects} object(s) (${formatBytes(report.removedBytes)}), ${report.removedSnapshots} expired snapshot(s), ${report.removedManifests} manifest(s), ${report.removedTempFiles} stale temp file(s); kept ${report.keptObjects} object(s)\n`,
+      );
+    });
+}

@@ -1,0 +1,64 @@
+/** The `snapup` command line: parsing, dispatch and turning errors into exit codes. */
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { ExitCode, isSnapupError } from '../errors.js';
+import { gcCommand } from './gc.js';
+import { lsCommand } from './list.js';
+import { manifestCommand } from './manifest.js';
+import { pullCommand } from './pull.js';
+import { pushCommand } from './push.js';
+import { rmCommand } from './remove.js';
+import { showCommand } from './show.js';
+
+const { version } = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
+
+export function buildProgram(): Command {
+  const program = new Command('snapup')
+    .description('Upload a directory as a content-addressed snapshot, sending only what the store lacks.')
+    .version(version)
+    .option('--store <dir>', 'the local store (default: $SNAPUP_STORE, else $XDG_DATA_HOME/snapup)')
+    .option('--json', 'print one JSON document on stdout instead of text')
+    .option('-q, --quiet', 'print nothing but errors')
+    .option('--debug', 'show stack traces for errors')
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText(
+      'after',
+      `
+Exit codes: 0 ok, 1 failure, 2 bad input or usage, 3 snapshot or path not found,
+4 conflict (frozen, locked, missing content), 5 integrity (hash mismatch, corrupt store),
+6 I/O (unreadable, disk full), 7 access denied, 130 interrupted.`,
+    );
+  for (const cmd of [pushCommand(), pullCommand(), lsCommand(), showCommand(), manifestCommand(), rmCommand(), gcCommand()]) {
+    program.addCommand(cmd);
+  }
+  program.exitOverride();
+  for (const cmd of program.commands) cmd.exitOverride();
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return ExitCode.ok;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version exit 0; usage errors were already printed by commander.
+      return err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+    }
+    const debug = argv.includes('--debug');
+    if (isSnapupError(err)) {
+      process.stderr.write(`snapup: ${err.message}\n`);
+      if (debug && err.stack) process.stderr.write(`${err.stack}\n`);
+      return err.exitCode;
+    }
+    const text = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`snapup: unexpected error: ${text}${debug ? '' : ' (run with --debug for details)'}\n`);
+    if (debug && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+    return ExitCode.failure;
+  }
+}
+
+process.exitCode = await main(process.argv);

@@ -1,0 +1,73 @@
+/**
+ * Shows engine events on a terminal: one cli-progress bar per long stage on stderr, and
+ * warnings as lines. Nothing is drawn when stderr is not a TTY (scripts, CI, --json).
+ */
+import cliProgress from 'cli-progress';
+import type { EngineEvent, EventSink } from '../engine/events.js';
+import { formatBytes } from './format.js';
+
+export interface ProgressOptions {
+  /** Draw bars (stderr is a TTY and output is for humans). */
+  bars: boolean;
+  /** Print warnings (not with --quiet). */
+  warnings: boolean;
+}
+
+export function progressSink(options: ProgressOptions): { sink: EventSink; stop: () => void } {
+  let bar: cliProgress.SingleBar | undefined;
+  let barStage = '';
+  const stop = () => {
+    bar?.stop();
+    bar = undefined;
+  };
+  const show = (stage: string, value: number, total: number, payload: Record<string, string>) => {
+    if (!options.bars) return;
+    if (barStage !== stage || !bar) {
+      stop();
+      barStage = stage;
+      bar = new cliProgress.SingleBar(
+        {
+          stream: process.stderr,
+          format: `${stage.padEnd(8)} [{bar}] {percentage}% | {done}/{all} | {detail}`,
+          hideCursor: true,
+          clearOnComplete: true,
+          fps: 10,
+        },
+        cliProgress.Presets.shades_classic,
+      );
+      bar.start(total, value, payload);
+    } else {
+      bar.setTotal(total);
+      bar.update(value, payload);
+    }
+  };
+  const sink = (e: EngineEvent) => {
+    switch (e.type) {
+      case 'scan':
+        if (options.bars) process.stderr.write(`\rscanning ${e.files} files, ${formatBytes(e.bytes)}`);
+        break;
+      case 'stage':
+        if (e.stage === 'scan' && e.state === 'end' && options.bars) process.stderr.write('\r\x1b[K');
+        if (e.state === 'end') stop();
+        break;
+      case 'hash':
+      case 'upload':
+      case 'download':
+        show(e.type, e.bytes, e.totalBytes, {
+          done: String(e.files),
+          all: String(e.totalFiles),
+          detail: `${formatBytes(e.bytes)} of ${formatBytes(e.totalBytes)}`,
+        });
+        break;
+      case 'warning':
+        if (options.warnings) {
+          stop();
+          process.stderr.write(`warning: ${e.message}\n`);
+        }
+        break;
+      default:
+        break;
+    }
+  };
+  return { sink, stop };
+}

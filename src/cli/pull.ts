@@ -1,0 +1,34 @@
+import { Command } from 'commander';
+import { pull } from '../engine/pull.js';
+import { parseAddress } from '../protocol/types.js';
+import { globals, interruptSignal, openLocal, printJson, progressFor } from './context.js';
+import { formatBytes, formatMs, parsePositiveInt } from './format.js';
+
+export function pullCommand(): Command {
+  return new Command('pull')
+    .description('write a snapshot back into a folder, byte-identical with its permissions')
+    .argument('<snapshot>', 'NAME or NAME/TAG')
+    .argument('<dest>', 'the folder to write (created; must be empty unless --force)')
+    .option('--force', 'write into a folder that already has files (files of the snapshot are overwritten)')
+    .option('--concurrency <n>', 'files written at once', '8')
+    .action(async (address: string, dest: string, o, cmd: Command) => {
+      const g = globals(cmd);
+      const source = await openLocal(g);
+      const progress = progressFor(g);
+      const summary = await pull({
+        source,
+        address: parseAddress(address),
+        dest,
+        force: o.force ?? false,
+        concurrency: parsePositiveInt(o.concurrency, 'concurrency'),
+        signal: interruptSignal(),
+        onEvent: progress.sink,
+      }).finally(progress.stop);
+      if (g.json) return printJson(summary);
+      if (!g.quiet) {
+        process.stdout.write(
+          `pulled ${summary.snapshot.name}/${summary.snapshot.tag} into ${summary.dest}: ${summary.files} files, ${formatBytes(summary.bytes)} in ${formatMs(summary.durationMs)}\n`,
+        );
+      }
+    });
+}

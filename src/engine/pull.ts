@@ -1,0 +1,147 @@
+/**
+ * The pull pipeline: fetch a snapshot's manifest and write its files into a folder,
+ * each through a temp file renamed into place only after its content proved intact,
+ * with the snapshot's exe/ro permissions.
+ */
+import { promises as fsp } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import pLimit from 'p-limit';
+import { fsError, SnapupError, throwIfAborted } from '../errors.js';
+import { comparePaths } from '../protocol/manifest.js';
+import { checkSnapshotPath } from '../protocol/paths.js';
+import type { Permissions, SnapshotAddress } from '../protocol/types.js';
+import { tempName } from '../util/atomic.js';
+import { type EventSink, type PullSummary, StageClock } from './events.js';
+import type { PullSource } from './target.js';
+
+export interface PullOptions {
+  source: PullSource;
+  address: SnapshotAddress;
+  dest: string;
+  /** Write into a folder that already has files (listed files are overwritten). */
+  force?: boolean;
+  concurrency?: number;
+  signal?: AbortSignal;
+  onEvent?: EventSink;
+}
+
+export async function pull(options: PullOptions): Promise<PullSummary> {
+  const emit: EventSink = options.onEvent ?? (() => {});
+  const clock = new StageClock(emit);
+  const { source, address, signal } = options;
+  const dest = resolve(options.dest);
+  const { snapshot, fileHashes } = await clock.run('negotiate', () => source.get(address, signal));
+  if (!snapshot.frozen) {
+    throw new SnapupError('CONFLICT', `snapshot ${address.name}/${address.tag} is not frozen yet (its push has not finished)`, {
+      field: 'snapshot',
+    });
+  }
+  await prepareDest(dest, options.force ?? false);
+
+  const paths = Object.keys(fileHashes).sort(comparePaths);
+  for (const p of paths) {
+    const problem = checkSnapshotPath(p);
+    if (problem) throw new SnapupError('CORRUPT_STORE', `snapshot path ${JSON.stringify(p)}: ${problem}`, { field: 'path' });
+  }
+  const totalBytes = paths.reduce((s, p) => s + (fileHashes[p]?.size ?? 0), 0);
+  const progress = { files: 0, bytes: 0 };
+  const madeDirs = new Set<string>([dest]);
+  const limit = pLimit(Math.max(1, options.concurrency ?? 8));
+
+  await clock.run('download', () =>
+    Promise.all(
+      paths.map((path) =>
+        limit(async () => {
+          throwIfAborted(signal);
+          const entry = fileHashes[path];
+          if (!entry) return;
+          const target = join(dest, ...path.split('/'));
+          await ensureDir(dirname(target), madeDirs);
+          const size = await writeVerified(target, source.read(address, path, entry.sha1, signal), entry.permissions);
+          progress.files++;
+          progress.bytes += size;
+          emit({ type: 'download', ...progress, totalFiles: paths.length, totalBytes });
+        }),
+      ),
+    ),
+  );
+  const executed = await source.execute(address, signal);
+  const summary: PullSummary = {
+    kind: 'pull',
+    files: paths.length,
+    bytes: progress.bytes,
+    downloadedFiles: progress.files,
+    downloadedBytes: progress.bytes,
+    durationMs: Math.round(clock.totalMs),
+    snapshot: executed,
+    dest,
+  };
+  emit({ type: 'summary', summary });
+  return summary;
+}
+
+/** A missing or empty folder is fine; one with files needs `force`. */
+async function prepareDest(dest: string, force: boolean): Promise<void> {
+  try {
+    const stat = await fsp.stat(dest);
+    if (!stat.isDirectory()) {
+      throw new SnapupError('NOT_A_DIRECTORY', `${dest}: exists and is not a directory`, { path: dest });
+    }
+    if (!force && (await fsp.readdir(dest)).length > 0) {
+      throw new SnapupError('BAD_INPUT', `${dest}: folder is not empty; pull into a new folder or add --force`, {
+        path: dest,
+      });
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fsError(err, dest, 'open');
+    await fsp.mkdir(dest, { recursive: true }).catch((e: unknown) => {
+      throw fsError(e, dest, 'create');
+    });
+  }
+}
+
+/** Creates `dir` under dest, refusing to follow a symlink that leads out of dest. */
+async function ensureDir(dir: string, made: Set<string>): Promise<void> {
+  if (made.has(dir)) return;
+  await ensureDir(dirname(dir), made);
+  try {
+    await fsp.mkdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fsError(err, dir, 'create');
+    const stat = await fsp.lstat(dir);
+    if (!stat.isDirectory()) {
+      throw new SnapupError('BAD_INPUT', `${dir}: exists and is not a folder (a symlink or file is in the way)`, {
+        path: dir,
+      });
+    }
+  }
+  made.add(dir);
+}
+
+async function writeVerified(target: string, chunks: AsyncIterable<Buffer>, perms: Permissions): Promise<number> {
+  const dir = dirname(target);
+  const temp = tempName(dir, 'pull');
+  let handle: fsp.FileHandle | undefined;
+  let size = 0;
+  try {
+    handle = await fsp.open(temp, 'wx', 0o600);
+    for await (const chunk of chunks) {
+      await handle.write(chunk);
+      size += chunk.byteLength;
+    }
+    await handle.chmod(modeOf(perms));
+    await handle.close();
+    handle = undefined;
+    await fsp.rename(temp, target);
+    return size;
+  } catch (err) {
+    await handle?.close().catch(() => {});
+    await fsp.rm(temp, { force: true }).catch(() => {});
+    throw fsError(err, target, 'write');
+  }
+}
+
+function modeOf(p: Permissions): number {
+  const base = p.exe ? 0o755 : 0o644;
+  return p.ro ? base & ~0o222 : base;
+}

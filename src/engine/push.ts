@@ -1,0 +1,299 @@
+/**
+ * The push pipeline: manifest → negotiate (newSnapshot → notFound) → upload only what is
+ * missing, once per hash, in one A4 request or many A2 requests → freeze.
+ */
+import pLimit from 'p-limit';
+import { isSnapupError, SnapupError, throwIfAborted } from '../errors.js';
+import { buildManifest, type Manifest, type ManifestFile, type ManifestOptions, permissionsOf, restat, toFileHashes } from '../hash/manifest.js';
+import { sha1File } from '../hash/sha1-file.js';
+import { manifestDigest } from '../protocol/manifest.js';
+import type { AccessLevel, NewSnapshotParams, NewSnapshotResponse, SnapshotAddress, SnapshotMeta } from '../protocol/types.js';
+import { checkName } from '../protocol/types.js';
+import { type EventSink, type PushSummary, StageClock, type UploadMode } from './events.js';
+import type { OutgoingFile, PushTarget } from './target.js';
+
+/** Missing bytes up to this go in one A4 request (measured: see bench/RESULTS.md). */
+export const DEFAULT_SINGLE_MAX = 1 << 20;
+export const DEFAULT_CONCURRENCY = 8;
+/** Rounds of re-hashing files that changed during the push before giving up. */
+const MAX_ROUNDS = 3;
+
+export interface SnapshotOptions {
+  name?: string;
+  tag?: string;
+  /** Seconds until the snapshot expires (`expirationTimeSec`). */
+  expireSec?: number;
+  removeAfterExecute?: boolean;
+  accessLevel?: AccessLevel;
+  accessPerUser?: Record<string, AccessLevel>;
+}
+
+export interface PushOptions extends ManifestOptions, SnapshotOptions {
+  /** The directory to push. */
+  dir: string;
+  target: PushTarget;
+  /** Missing bytes up to which one A4 request is used instead of A2 uploads. */
+  singleMax?: number;
+  /** Uploads in flight at once. */
+  concurrency?: number;
+  dryRun?: boolean;
+  onEvent?: EventSink;
+}
+
+export async function push(options: PushOptions): Promise<PushSummary> {
+  const emit: EventSink = options.onEvent ?? (() => {});
+  const clock = new StageClock(emit);
+  const meta = snapshotParams(options);
+  const manifest = await buildManifest(options.dir, options, emit, clock);
+  const session = new PushSession(options, emit, clock, manifest);
+  const summary = options.dryRun ? await session.dryRun(meta) : await session.run(meta);
+  emit({ type: 'summary', summary });
+  return summary;
+}
+
+/** Validates the snapshot options into the A1 request fields. */
+export function snapshotParams(o: SnapshotOptions): NewSnapshotParams {
+  if (o.name !== undefined) checkName(o.name, 'name');
+  if (o.tag !== undefined) checkName(o.tag, 'tag');
+  if (o.expireSec !== undefined && (!Number.isInteger(o.expireSec) || o.expireSec <= 0)) {
+    throw new SnapupError('BAD_INPUT', `expire: must be a positive number of seconds`, { field: 'expire' });
+  }
+  return {
+    name: o.name,
+    tag: o.tag,
+    expirationTimeSec: o.expireSec,
+    removeAfterExecute: o.removeAfterExecute,
+    accessLevel: o.accessLevel,
+    accessPerUser: o.accessPerUser,
+  };
+}
+
+class PushSession {
+  private files: ManifestFile[];
+  private readonly uploadedHashes = new Set<string>();
+  private uploadedFiles = 0;
+  private uploadedBytes = 0;
+  private requests = 0;
+  private mode: UploadMode = 'none';
+  private readonly singleMax: number;
+  private readonly limit: ReturnType<typeof pLimit>;
+
+  constructor(
+    private readonly options: PushOptions,
+    private readonly emit: EventSink,
+    private readonly clock: StageClock,
+    private readonly manifest: Manifest,
+  ) {
+    this.files = manifest.files;
+    this.singleMax = options.singleMax ?? DEFAULT_SINGLE_MAX;
+    this.limit = pLimit(Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY));
+  }
+
+  async run(meta: NewSnapshotParams): Promise<PushSummary> {
+    const { target, signal } = this.options;
+    let address: SnapshotAddress | undefined;
+    let changed: ManifestFile[] = [];
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      throwIfAborted(signal);
+      const response = await this.clock.run('negotiate', () => this.negotiate(meta, address));
+      let snapshot = response.snapshot;
+      address = { name: snapshot.name, tag: snapshot.tag };
+      if (snapshot.frozen) return this.summary(snapshot);
+
+      const toSend = this.pickUploads(response.notFound);
+      const missingBytes = toSend.reduce((s, f) => s + f.size, 0);
+      this.emit({ type: 'negotiate', missingFiles: toSend.length, missingBytes });
+      const result = await this.clock.run('upload', () => this.send(address as SnapshotAddress, toSend, missingBytes));
+      changed = result.changed;
+      if (result.snapshot?.frozen) return this.summary(result.snapshot);
+      if (changed.length === 0) {
+        try {
+          snapshot = await this.clock.run('freeze', () => {
+            this.requests++;
+            return target.freeze(address as SnapshotAddress, signal);
+          });
+          return this.summary(snapshot);
+        } catch (err) {
+          // Content vanished between negotiation and freeze (a concurrent gc): negotiate again.
+          if (!(isSnapupError(err) && err.code === 'MISSING_CONTENT')) throw err;
+          continue;
+        }
+      }
+      await this.clock.run('hash', async () => this.rehash(changed));
+    }
+    throw new SnapupError(
+      'FILE_CHANGED',
+      `${changed[0]?.abs}: ${changed.length} file(s) kept changing during the push; push again when they are stable`,
+      { path: changed[0]?.abs, data: { files: changed.map((f) => f.path) } },
+    );
+  }
+
+  async dryRun(meta: NewSnapshotParams): Promise<PushSummary> {
+    const hashes = [...new Set(this.files.map((f) => f.sha1))];
+    const lacking = await this.clock.run('negotiate', () => this.options.target.lacks(hashes, this.options.signal));
+    const toSend = this.pickUploads([...lacking]);
+    const missingBytes = toSend.reduce((s, f) => s + f.size, 0);
+    this.emit({ type: 'negotiate', missingFiles: toSend.length, missingBytes });
+    this.mode = toSend.length === 0 ? 'none' : missingBytes <= this.singleMax ? 'single' : 'multi';
+    for (const f of toSend) this.uploadedHashes.add(f.sha1);
+    this.uploadedFiles = toSend.length;
+    this.uploadedBytes = missingBytes;
+    const summary = this.summary({ name: meta.name ?? '', tag: meta.tag ?? '', frozen: false }, true);
+    return { ...summary, plan: toSend.map((f) => ({ path: f.path, size: f.size })) };
+  }
+
+  private negotiate(meta: NewSnapshotParams, address: SnapshotAddress | undefined): Promise<NewSnapshotResponse> {
+    this.requests++;
+    return this.options.target.newSnapshot(
+      { ...meta, name: address?.name ?? meta.name, tag: address?.tag ?? meta.tag, fileHashes: toFileHashes(this.files) },
+      this.options.signal,
+    );
+  }
+
+  /** One file per missing hash (B.2): the first path in manifest order. */
+  private pickUploads(notFound: readonly string[]): ManifestFile[] {
+    const wanted = new Set(notFound);
+    const out: ManifestFile[] = [];
+    for (const f of this.files) {
+      if (wanted.delete(f.sha1)) out.push(f);
+    }
+    return out;
+  }
+
+  private async send(
+    address: SnapshotAddress,
+    toSend: ManifestFile[],
+    missingBytes: number,
+  ): Promise<{ changed: ManifestFile[]; snapshot?: SnapshotMeta }> {
+    if (toSend.length === 0) return { changed: [] };
+    const { target, signal } = this.options;
+    const changed: ManifestFile[] = [];
+    const progress = { files: 0, bytes: 0 };
+    const sent = (f: ManifestFile) => {
+      this.uploadedHashes.add(f.sha1);
+      this.uploadedFiles++;
+      this.uploadedBytes += f.size;
+      progress.files++;
+      progress.bytes += f.size;
+      this.emit({ type: 'upload', ...progress, totalFiles: toSend.length, totalBytes: missingBytes });
+    };
+
+    if (missingBytes <= this.singleMax) {
+      const ready = toSend.filter((f) => {
+        if (unchangedSinceScan(f)) return true;
+        changed.push(f);
+        return false;
+      });
+      if (ready.length === 0) return { changed };
+      this.mode = 'single';
+      try {
+        this.requests++;
+        const response = await target.single(this.metaFor(address), ready.map(outgoing), signal);
+        for (const f of ready) sent(f);
+        return { changed, snapshot: response.snapshot };
+      } catch (err) {
+        if (isSnapupError(err) && err.code === 'HASH_MISMATCH') {
+          const culprit = ready.find((f) => f.path === err.path || f.abs === err.path);
+          return { changed: [...changed, ...(culprit ? [culprit] : ready)] };
+        }
+        // A server that refuses A4 for an existing snapshot (spec D) gets A2 uploads instead.
+        if (!(isSnapupError(err) && (err.code === 'CONFLICT' || err.code === 'FROZEN'))) throw err;
+        changed.length = 0;
+      }
+    }
+    this.mode = 'multi';
+    await Promise.all(
+      toSend.map((f) =>
+        this.limit(async () => {
+          throwIfAborted(signal);
+          if (!unchangedSinceScan(f)) {
+            changed.push(f);
+            return;
+          }
+          try {
+            this.requests++;
+            await target.upload(address, outgoing(f), signal);
+            sent(f);
+          } catch (err) {
+            if (isSnapupError(err) && err.code === 'HASH_MISMATCH') changed.push(f);
+            else throw err;
+          }
+        }),
+      ),
+    );
+    return { changed };
+  }
+
+  private metaFor(address: SnapshotAddress): NewSnapshotParams {
+    return { ...snapshotParams(this.options), name: address.name, tag: address.tag, fileHashes: toFileHashes(this.files) };
+  }
+
+  /** Re-reads files that changed since the scan; the next round declares their new content. */
+  private rehash(changed: readonly ManifestFile[]): void {
+    const byPath = new Map(changed.map((f) => [f.path, f]));
+    const next: ManifestFile[] = [];
+    for (const f of this.files) {
+      if (!byPath.has(f.path)) {
+        next.push(f);
+        continue;
+      }
+      const fresh = restat(f);
+      if (!fresh) {
+        this.emit({ type: 'warning', message: `skipping ${f.path}: it was removed during the push`, path: f.abs });
+        continue;
+      }
+      const digest = sha1File(fresh.abs);
+      next.push({ ...fresh, size: digest.size, sha1: digest.sha1, permissions: permissionsOf(fresh.mode) });
+    }
+    this.files = next;
+  }
+
+  private summary(snapshot: Pick<SnapshotMeta, 'name' | 'tag' | 'frozen'> & Partial<SnapshotMeta>, dryRun = false): PushSummary {
+    const m = this.manifest;
+    const bytes = this.files.reduce((s, f) => s + f.size, 0);
+    let uploadedHashBytes = 0;
+    for (const f of this.files) if (this.uploadedHashes.has(f.sha1)) uploadedHashBytes += f.size;
+    const dedupStoredBytes = bytes - uploadedHashBytes;
+    const dedupTreeBytes = Math.max(0, uploadedHashBytes - this.uploadedBytes);
+    const stagesMs = this.clock.ms;
+    const stage = (s: string) => Math.round(stagesMs[s] ?? 0);
+    return {
+      kind: 'push',
+      files: this.files.length,
+      bytes,
+      hashedFiles: m.hashedFiles,
+      hashedBytes: m.hashedBytes,
+      cachedFiles: m.cachedFiles,
+      cachedBytes: m.cachedBytes,
+      uploadedFiles: this.uploadedFiles,
+      uploadedBytes: this.uploadedBytes,
+      dedupBytes: dedupStoredBytes + dedupTreeBytes,
+      dedupStoredBytes,
+      dedupTreeBytes,
+      skipped: m.skipped,
+      durationMs: Math.round(this.clock.totalMs),
+      stagesMs: {
+        scan: stage('scan'),
+        hash: stage('hash'),
+        negotiate: stage('negotiate'),
+        upload: stage('upload'),
+        freeze: stage('freeze'),
+      },
+      mode: this.uploadedFiles === 0 ? 'none' : this.mode,
+      requests: this.requests,
+      dryRun,
+      manifestDigest: manifestDigest(toFileHashes(this.files)),
+      snapshot,
+    };
+  }
+}
+
+function outgoing(f: ManifestFile): OutgoingFile {
+  return { path: f.path, abs: f.abs, sha1: f.sha1, size: f.size, permissions: f.permissions };
+}
+
+/** Size and mtime as the scan saw them; anything else means re-hash before sending. */
+function unchangedSinceScan(f: ManifestFile): boolean {
+  const now = restat(f);
+  return now !== undefined && now.size === f.size && now.mtimeNs === f.mtimeNs;
+}

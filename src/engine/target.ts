@@ -1,0 +1,48 @@
+/**
+ * What the push and pull pipelines need from a place that holds snapshots: the CB
+ * protocol's operations (spec A1-A4 and the C extensions used by pull). The local store
+ * implements them in-process; the CB HTTP client implements them over the network.
+ */
+import type {
+  FileHashes,
+  NewSnapshotParams,
+  NewSnapshotResponse,
+  Permissions,
+  SnapshotAddress,
+  SnapshotMeta,
+  UploadResponse,
+} from '../protocol/types.js';
+
+/** One file to send: the snapshot path it goes to and the local file it is read from. */
+export interface OutgoingFile {
+  path: string;
+  abs: string;
+  sha1: string;
+  size: number;
+  permissions: Permissions;
+}
+
+export interface PushTarget {
+  /** Human description for messages, e.g. "local store /home/me/.local/share/snapup". */
+  readonly description: string;
+  newSnapshot(params: NewSnapshotParams, signal?: AbortSignal): Promise<NewSnapshotResponse>;
+  upload(address: SnapshotAddress, file: OutgoingFile, signal?: AbortSignal): Promise<UploadResponse>;
+  /** A4: the given files inline plus `meta.fileHashes`; frozen when nothing is missing. */
+  single(
+    meta: NewSnapshotParams,
+    files: readonly OutgoingFile[],
+    signal?: AbortSignal,
+  ): Promise<NewSnapshotResponse>;
+  freeze(address: SnapshotAddress, signal?: AbortSignal): Promise<SnapshotMeta>;
+  /** The subset of `sha1s` the target lacks, without changing anything (for --dry-run). */
+  lacks(sha1s: readonly string[], signal?: AbortSignal): Promise<Set<string>>;
+}
+
+export interface PullSource {
+  readonly description: string;
+  get(address: SnapshotAddress, signal?: AbortSignal): Promise<{ snapshot: SnapshotMeta; fileHashes: FileHashes }>;
+  /** A file's bytes, verified against `sha1` before the last chunk is yielded. */
+  read(address: SnapshotAddress, path: string, sha1: string, signal?: AbortSignal): AsyncIterable<Buffer>;
+  /** Records that the snapshot was restored (its "execution"). */
+  execute(address: SnapshotAddress, signal?: AbortSignal): Promise<SnapshotMeta>;
+}

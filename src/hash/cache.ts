@@ -1,0 +1,113 @@
+/**
+ * The hash cache: what makes a second push fast. A file whose size, mtime (ns), inode
+ * and mode are those recorded is not read again.
+ *
+ * Racy entries (git's "racy clean" problem): a file written in the same timestamp tick
+ * as it was hashed can change again without its mtime moving. Each cache records when
+ * the scan that wrote it started; an entry whose mtime is not older than that is
+ * trusted by no later run and re-hashed, exactly as git re-checks index entries not older
+ * than the index itself. Using the scan's start (not the file's write) also covers files
+ * edited while the push was running.
+ *
+ * The cache lives outside the tree, one file per root (keyed by its real path). A file
+ * that fails to parse, or belongs to another root or format, is ignored and rebuilt.
+ */
+import { createHash } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { SHA1_RE } from '../protocol/types.js';
+import type { ScannedFile } from '../scan/walk.js';
+import { writeFileAtomic } from '../util/atomic.js';
+
+const FORMAT = 'snapup-hash-cache';
+const VERSION = 1;
+
+/** [size, mtimeNs, ino, mode, sha1]; bigints as decimal strings. */
+const entrySchema = z.tuple([
+  z.number().int().nonnegative(),
+  z.string().regex(/^\d+$/),
+  z.string().regex(/^\d+$/),
+  z.number().int(),
+  z.string().regex(SHA1_RE),
+]);
+type Entry = z.infer<typeof entrySchema>;
+
+const fileSchema = z.object({
+  format: z.literal(FORMAT),
+  version: z.literal(VERSION),
+  root: z.string(),
+  scanStartNs: z.string().regex(/^\d+$/),
+  entries: z.record(z.string(), entrySchema),
+});
+
+export class HashCache {
+  private readonly fresh = new Map<string, Entry>();
+
+  private constructor(
+    readonly file: string,
+    private readonly root: string,
+    private readonly previous: Map<string, Entry>,
+    private readonly previousScanStartNs: bigint,
+    private readonly scanStartNs: bigint,
+  ) {}
+
+  static fileFor(cacheDir: string, rootReal: string): string {
+    const key = createHash('sha1').update(rootReal).digest('hex').slice(0, 20);
+    return join(cacheDir, 'hashes', `${key}.json`);
+  }
+
+  /** Loads the cache of `rootReal`; never fails (a bad cache is an empty one). */
+  static async load(cacheDir: string, rootReal: string, scanStartNs: bigint): Promise<HashCache> {
+    const file = HashCache.fileFor(cacheDir, rootReal);
+    let entries = new Map<string, Entry>();
+    let previousStart = 0n;
+    try {
+      const parsed = fileSchema.safeParse(JSON.parse(await fsp.readFile(file, 'utf8')));
+      if (parsed.success && parsed.data.root === rootReal) {
+        entries = new Map(Object.entries(parsed.data.entries));
+        previousStart = BigInt(parsed.data.scanStartNs);
+      }
+    } catch {
+      // missing or unreadable: start empty
+    }
+    return new HashCache(file, rootReal, entries, previousStart, scanStartNs);
+  }
+
+  /** The cached hash of `f` when its stat is unchanged and the entry is not racy. */
+  lookup(f: ScannedFile): string | undefined {
+    const e = this.previous.get(f.path);
+    if (!e) return undefined;
+    if (e[0] !== f.size || e[3] !== f.mode) return undefined;
+    const mtime = BigInt(e[1]);
+    if (mtime !== f.mtimeNs || e[2] !== f.ino.toString()) return undefined;
+    if (mtime >= this.previousScanStartNs) return undefined;
+    return e[4];
+  }
+
+  /** Records the hash of a file as scanned in this run; only these entries are saved. */
+  set(f: ScannedFile, sha1: string): void {
+    this.fresh.set(f.path, [f.size, f.mtimeNs.toString(), f.ino.toString(), f.mode, sha1]);
+  }
+
+  async save(): Promise<void> {
+    const body = {
+      format: FORMAT,
+      version: VERSION,
+      root: this.root,
+      scanStartNs: this.scanStartNs.toString(),
+      entries: Object.fromEntries(this.fresh),
+    };
+    await fsp.mkdir(join(this.file, '..'), { recursive: true });
+    await writeFileAtomic(this.file, JSON.stringify(body));
+  }
+}
+
+/**
+ * The racy threshold for a scan starting now, in ns like file mtimes. File systems stamp
+ * mtimes from a coarse clock that can lag the wall clock by a scheduler tick (up to
+ * 10 ms), so the threshold is moved back by twice that to stay on the safe side.
+ */
+export function scanStartNs(): bigint {
+  return BigInt(Date.now() - 20) * 1_000_000n;
+}

@@ -1,0 +1,182 @@
+/**
+ * Turns a directory into a manifest: walk, look each file up in the hash cache, hash the
+ * rest on the worker pool, and sort. Used by push, `snapup manifest` and `snapup bench`.
+ */
+import { statSync } from 'node:fs';
+import envPaths from 'env-paths';
+import { fsError, SnapupError } from '../errors.js';
+import type { EventSink, StageClock } from '../engine/events.js';
+import { comparePaths, manifestDigest } from '../protocol/manifest.js';
+import type { FileHashes, Permissions } from '../protocol/types.js';
+import { checkRoot, type ScannedFile, walk } from '../scan/walk.js';
+import { HashCache, scanStartNs } from './cache.js';
+import { hashFiles } from './hasher.js';
+import { type HashResult, sha1File } from './sha1-file.js';
+
+export interface ManifestFile extends ScannedFile {
+  sha1: string;
+  permissions: Permissions;
+}
+
+export interface ManifestOptions {
+  excludes?: readonly string[];
+  followSymlinks?: boolean;
+  /** Folder for the hash cache; false to neither read nor write one. */
+  cacheDir?: string | false;
+  threads?: number;
+  signal?: AbortSignal;
+}
+
+export interface Manifest {
+  rootReal: string;
+  /** Sorted by path. */
+  files: ManifestFile[];
+  digest: string;
+  bytes: number;
+  hashedFiles: number;
+  hashedBytes: number;
+  cachedFiles: number;
+  cachedBytes: number;
+  skipped: number;
+}
+
+export function defaultCacheDir(): string {
+  return envPaths('snapup', { suffix: '' }).cache;
+}
+
+/** `exe` = any execute bit; `ro` = no owner write bit. */
+export function permissionsOf(mode: number): Permissions {
+  return { ro: (mode & 0o200) === 0, exe: (mode & 0o111) !== 0 };
+}
+
+export async function buildManifest(
+  root: string,
+  options: ManifestOptions,
+  emit: EventSink,
+  clock: StageClock,
+): Promise<Manifest> {
+  const startNs = scanStartNs();
+  let skipped = 0;
+  const rootReal = checkRoot(root);
+  const scanned = await clock.run('scan', () =>
+    walk(root, {
+      excludes: options.excludes,
+      followSymlinks: options.followSymlinks,
+      signal: options.signal,
+      onWarning: (message, path) => {
+        skipped++;
+        emit({ type: 'warning', message, path });
+      },
+      onProgress: (files, bytes) => emit({ type: 'scan', files, bytes }),
+    }),
+  );
+
+  const cacheDir = options.cacheDir === undefined ? defaultCacheDir() : options.cacheDir;
+  const cache = cacheDir === false ? undefined : await HashCache.load(cacheDir, rootReal, startNs);
+  const files: ManifestFile[] = [];
+  const misses: ScannedFile[] = [];
+  let bytes = 0;
+  let cachedBytes = 0;
+  for (const f of scanned) {
+    bytes += f.size;
+    const sha1 = cache?.lookup(f);
+    if (sha1 === undefined) misses.push(f);
+    else {
+      files.push({ ...f, sha1, permissions: permissionsOf(f.mode) });
+      cachedBytes += f.size;
+    }
+  }
+  const cachedFiles = files.length;
+
+  let hashedBytes = 0;
+  await clock.run('hash', async () => {
+    const missBytes = misses.reduce((s, f) => s + f.size, 0);
+    const results = await hashFiles(misses, {
+      signal: options.signal,
+      threads: options.threads,
+      onProgress: (n, b) =>
+        emit({ type: 'hash', files: n, bytes: b, totalFiles: misses.length, totalBytes: missBytes }),
+    });
+    misses.forEach((f, i) => {
+      const digest = settle(f, results[i] as HashResult, emit);
+      if (!digest) {
+        skipped++;
+        return;
+      }
+      files.push({ ...digest.file, sha1: digest.sha1, permissions: permissionsOf(digest.file.mode) });
+      hashedBytes += digest.file.size;
+    });
+  });
+
+  files.sort((a, b) => comparePaths(a.path, b.path));
+  if (cache) {
+    for (const f of files) cache.set(f, f.sha1);
+    await cache.save().catch((err: unknown) =>
+      emit({ type: 'warning', message: `could not save the hash cache: ${String(err)}`, path: cache.file }),
+    );
+  }
+  return {
+    rootReal,
+    files,
+    digest: manifestDigest(toFileHashes(files)),
+    bytes: files.reduce((s, f) => s + f.size, 0),
+    hashedFiles: files.length - cachedFiles,
+    hashedBytes,
+    cachedFiles,
+    cachedBytes,
+    skipped,
+  };
+}
+
+/**
+ * Accepts a worker's result for `f`, or re-reads a file that changed while it was being
+ * hashed (its size no longer matches the walk's stat) until stat and content agree.
+ * Returns undefined for a file that vanished.
+ */
+function settle(
+  f: ScannedFile,
+  result: HashResult,
+  emit: EventSink,
+): { file: ScannedFile; sha1: string } | undefined {
+  let file = f;
+  let current = result;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    if ('error' in current) {
+      if (current.code === 'ENOENT') {
+        emit({ type: 'warning', message: `skipping ${f.path}: it was removed during the scan`, path: f.abs });
+        return undefined;
+      }
+      throw fsError(Object.assign(new Error(current.error), { code: current.code }), f.abs, 'read');
+    }
+    if (current.size === file.size) return { file, sha1: current.sha1 };
+    const stat = restat(file);
+    if (!stat) return undefined;
+    file = stat;
+    try {
+      current = sha1File(file.abs);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      current = { error: e.message, code: e.code };
+    }
+  }
+  throw new SnapupError('FILE_CHANGED', `${f.abs}: file keeps changing while it is read; push again when it is stable`, {
+    path: f.abs,
+  });
+}
+
+/** A fresh stat of a scanned file, or undefined when it is gone. */
+export function restat(f: ScannedFile): ScannedFile | undefined {
+  try {
+    const s = statSync(f.abs, { bigint: true });
+    return { ...f, size: Number(s.size), mtimeNs: s.mtimeNs, ino: s.ino, mode: Number(s.mode) };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw fsError(err, f.abs, 'stat');
+  }
+}
+
+export function toFileHashes(files: readonly ManifestFile[]): FileHashes {
+  const out: FileHashes = {};
+  for (const f of files) out[f.path] = { sha1: f.sha1, permissions: f.permissions, size: f.size };
+  return out;
+}

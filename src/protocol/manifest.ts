@@ -1,0 +1,31 @@
+/** The canonical form of a manifest, shared by the engine, the store and the server. */
+import { createHash } from 'node:crypto';
+import type { FileHashes } from './types.js';
+
+/** Code-unit order, stable and locale-free, used wherever paths are sorted. */
+export function comparePaths(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * SHA-256 over the sorted `sha1 perms path` lines: two manifests have the same digest
+ * exactly when they have the same paths, hashes and permissions (spec B.1). Sizes are
+ * not part of it, as they are not part of the protocol's "set of hashes".
+ */
+export function manifestDigest(fileHashes: FileHashes): string {
+  const hash = createHash('sha256');
+  for (const path of Object.keys(fileHashes).sort(comparePaths)) {
+    const entry = fileHashes[path];
+    if (!entry) continue;
+    const perms = `${entry.permissions.ro ? 'r' : '-'}${entry.permissions.exe ? 'x' : '-'}`;
+    hash.update(`${entry.sha1} ${perms} ${path}\n`);
+  }
+  return hash.digest('hex');
+}
+
+/** The distinct content hashes a manifest refers to. */
+export function uniqueHashes(fileHashes: FileHashes): Set<string> {
+  const out = new Set<string>();
+  for (const entry of Object.values(fileHashes)) out.add(entry.sha1);
+  return out;
+}

@@ -1,0 +1,145 @@
+/**
+ * CB wire types (specs/cb-protocol.md), validated at runtime with zod so that the local
+ * store, the HTTP server and the client all accept and produce exactly the same shapes.
+ */
+import { z } from 'zod';
+import { SnapupError } from '../errors.js';
+import { checkSnapshotPath } from './paths.js';
+
+export const SHA1_RE = /^[0-9a-f]{40}$/;
+/** Names and tags become file names in the store and URL segments on a server. */
+export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+export const permissionsSchema = z.object({ ro: z.boolean(), exe: z.boolean() });
+export type Permissions = z.infer<typeof permissionsSchema>;
+
+export const sha1Schema = z.string().regex(SHA1_RE, 'must be 40 lowercase hex digits');
+
+export const fileEntrySchema = z.object({
+  sha1: sha1Schema,
+  permissions: permissionsSchema,
+  /** Not in the documented API; sent by snapup so listings can report sizes. */
+  size: z.number().int().nonnegative().optional(),
+});
+export type FileEntry = z.infer<typeof fileEntrySchema>;
+
+/** `relative/path` → entry; keys are checked against spec B.6. */
+export const fileHashesSchema = z.record(z.string(), fileEntrySchema).superRefine((map, ctx) => {
+  for (const key of Object.keys(map)) {
+    const problem = checkSnapshotPath(key);
+    if (problem) ctx.addIssue({ code: 'custom', path: [key], message: problem });
+  }
+});
+export type FileHashes = z.infer<typeof fileHashesSchema>;
+
+export const ACCESS_LEVELS = ['Invisible', 'Visible', 'ReadWrite'] as const;
+export type AccessLevel = (typeof ACCESS_LEVELS)[number];
+
+/** Accepts the docs' `Visisble` misspelling and answers with the right one. */
+export const accessLevelSchema = z
+  .enum(['Invisible', 'Visible', 'Visisble', 'ReadWrite'])
+  .transform((v): AccessLevel => (v === 'Visisble' ? 'Visible' : v));
+
+export const nameSchema = z
+  .string()
+  .regex(NAME_RE, 'use 1-128 letters, digits, ".", "_" or "-", starting with a letter or digit');
+
+/** The A1 request body (also A4's `meta`). Both name spellings are accepted (spec A1). */
+export const newSnapshotRequestSchema = z
+  .object({
+    name: nameSchema.optional(),
+    tag: nameSchema.optional(),
+    snapshotName: nameSchema.optional(),
+    snapshotTag: nameSchema.optional(),
+    removeAfterExecute: z.boolean().optional(),
+    expirationTimeSec: z.number().int().positive().optional(),
+    accessLevel: accessLevelSchema.optional(),
+    accessPerUser: z.record(z.string().min(1), accessLevelSchema).optional(),
+    fileHashes: fileHashesSchema.optional(),
+  })
+  .transform(({ snapshotName, snapshotTag, ...rest }) => ({
+    ...rest,
+    name: rest.name ?? snapshotName,
+    tag: rest.tag ?? snapshotTag,
+  }));
+export type NewSnapshotRequest = z.input<typeof newSnapshotRequestSchema>;
+export type NewSnapshotParams = z.output<typeof newSnapshotRequestSchema>;
+
+/** Snapshot metadata as every answer carries it (spec B.12). */
+export interface SnapshotMeta {
+  name: string;
+  tag: string;
+  owner: string;
+  frozen: boolean;
+  createdAt: string;
+  expiresAt: string | null;
+  removeAfterExecute: boolean;
+  accessLevel: AccessLevel;
+  accessPerUser: Record<string, AccessLevel>;
+  fileCount: number;
+  size: number;
+}
+
+export interface NewSnapshotResponse {
+  snapshot: SnapshotMeta;
+  notFound: string[];
+}
+
+export interface UploadResponse {
+  path: string;
+  sha1: string;
+  size: number;
+}
+
+export interface SnapshotAddress {
+  name: string;
+  tag: string;
+  /** Another owner's snapshot (spec C `?owner=`); the caller's own when left out. */
+  owner?: string;
+}
+
+/**
+ * Parses input with a schema and turns the first problem into a BAD_INPUT error that
+ * names the field, e.g. `fileHashes["a/../b"]: path has a ".." segment`.
+ */
+export function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const field = issue ? formatIssuePath(what, issue.path) : what;
+  throw new SnapupError('BAD_INPUT', `${field}: ${issue?.message ?? 'invalid'}`, { field });
+}
+
+function formatIssuePath(root: string, path: PropertyKey[]): string {
+  let out = root;
+  for (const part of path) {
+    out += typeof part === 'number' ? `[${part}]` : `[${JSON.stringify(String(part))}]`;
+  }
+  return out;
+}
+
+/** `name/tag`, or `name` alone for its `default` tag. */
+export function parseAddress(text: string, field = 'snapshot'): SnapshotAddress {
+  const [name, tag = 'default', ...rest] = text.split('/');
+  if (rest.length > 0 || !name) {
+    throw new SnapupError('BAD_INPUT', `${field}: "${text}" is not NAME or NAME/TAG`, { field });
+  }
+  checkName(name, `${field} name`);
+  checkName(tag, `${field} tag`);
+  return { name, tag };
+}
+
+export function checkName(value: string, field: string): string {
+  if (!NAME_RE.test(value)) {
+    throw new SnapupError(
+      'BAD_INPUT',
+      `${field}: "${value}" is invalid; use 1-128 letters, digits, ".", "_" or "-", starting with a letter or digit`,
+      { field },
+    );
+  }
+  return value;
+}
+
+export function formatAddress(a: { name: string; tag: string }): string {
+  return `${a.name}/${a.tag}`;
+}

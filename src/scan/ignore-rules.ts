@@ -1,0 +1,63 @@
+/**
+ * git's ignore semantics over nested files: every folder may hold a `.gitignore` and a
+ * `.snapupignore`, whose patterns are relative to that folder; deeper files override
+ * shallower ones (a deeper `!pattern` re-includes), and an excluded folder is never
+ * entered, so nothing below it can be re-included (as in git).
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import ignore, { type Ignore } from 'ignore';
+import { fsError } from '../errors.js';
+
+export const IGNORE_FILES = ['.gitignore', '.snapupignore'] as const;
+
+interface Level {
+  /** The folder's path relative to the walk root, '' for the root, else ending in '/'. */
+  base: string;
+  rules: Ignore;
+}
+
+/** An immutable chain of rule levels from the root down to one folder. */
+export class IgnoreChain {
+  private constructor(private readonly levels: readonly Level[]) {}
+
+  /** The root's chain: `.git/` always, then `--exclude` patterns, then its own files. */
+  static forRoot(rootAbs: string, excludes: readonly string[]): IgnoreChain {
+    const base = ignore().add('.git/');
+    if (excludes.length > 0) base.add([...excludes]);
+    return new IgnoreChain([{ base: '', rules: base }]).enter(rootAbs, '');
+  }
+
+  /** The chain for a subfolder: this chain plus the folder's own ignore files, if any. */
+  enter(dirAbs: string, dirRel: string): IgnoreChain {
+    let rules: Ignore | undefined;
+    for (const file of IGNORE_FILES) {
+      const text = readIfPresent(join(dirAbs, file));
+      if (text !== undefined) rules = (rules ?? ignore()).add(text);
+    }
+    if (!rules) return this;
+    return new IgnoreChain([...this.levels, { base: dirRel === '' ? '' : `${dirRel}/`, rules }]);
+  }
+
+  /** Whether `rel` (a folder when `isDir`) is excluded; the deepest deciding level wins. */
+  ignores(rel: string, isDir: boolean): boolean {
+    let ignored = false;
+    for (const level of this.levels) {
+      const local = rel.slice(level.base.length) + (isDir ? '/' : '');
+      const verdict = level.rules.test(local);
+      if (verdict.ignored) ignored = true;
+      else if (verdict.unignored) ignored = false;
+    }
+    return ignored;
+  }
+}
+
+function readIfPresent(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR') return undefined;
+    throw fsError(err, path, 'read ignore rules from');
+  }
+}

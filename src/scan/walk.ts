@@ -1,0 +1,158 @@
+/**
+ * Walks a directory tree into a list of regular files with the stat fields the hash
+ * cache keys on. Folders excluded by ignore rules are never entered (git prunes the
+ * same way), which is why this is a small walker of our own rather than fast-glob:
+ * fast-glob cannot prune by rules discovered during the walk, and gives no
+ * nanosecond mtimes. Synchronous fs calls are used per folder because on a warm cache
+ * they cost a few microseconds where the promise round trip costs more; the walk
+ * yields to the event loop between folders.
+ */
+import { type BigIntStats, type Dirent, lstatSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { join, sep } from 'node:path';
+import { fsError, SnapupError, throwIfAborted } from '../errors.js';
+import { checkSnapshotPath } from '../protocol/paths.js';
+import { IgnoreChain } from './ignore-rules.js';
+
+export interface ScannedFile {
+  /** Snapshot path: relative, '/'-separated, NFC. */
+  path: string;
+  /** Where to read it. */
+  abs: string;
+  size: number;
+  mtimeNs: bigint;
+  ino: bigint;
+  mode: number;
+}
+
+export interface WalkOptions {
+  /** Extra gitignore-style patterns, relative to the root. */
+  excludes?: readonly string[];
+  /** Follow symlinks that point to files inside the root (others are still skipped). */
+  followSymlinks?: boolean;
+  signal?: AbortSignal;
+  onWarning?: (message: string, path: string) => void;
+  /** Called every few hundred files with running totals. */
+  onProgress?: (files: number, bytes: number) => void;
+}
+
+/** Checks that `root` is a directory we can walk, with an error naming it otherwise. */
+export function checkRoot(root: string): string {
+  let stat: import('node:fs').Stats;
+  try {
+    stat = statSync(root);
+  } catch (err) {
+    throw fsError(err, root, 'open');
+  }
+  if (!stat.isDirectory()) {
+    throw new SnapupError('NOT_A_DIRECTORY', `${root}: not a directory (give a folder to push)`, {
+      path: root,
+    });
+  }
+  return realpathSync(root);
+}
+
+export async function walk(root: string, options: WalkOptions = {}): Promise<ScannedFile[]> {
+  const rootReal = checkRoot(root);
+  const warn = options.onWarning ?? (() => {});
+  const files: ScannedFile[] = [];
+  const seen = new Map<string, string>();
+  let bytes = 0;
+  let reported = 0;
+
+  const stack: { abs: string; rel: string; chain: IgnoreChain }[] = [
+    { abs: root, rel: '', chain: IgnoreChain.forRoot(root, options.excludes ?? []) },
+  ];
+  while (stack.length > 0) {
+    throwIfAborted(options.signal);
+    const dir = stack.pop() as (typeof stack)[number];
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(dir.abs, { withFileTypes: true });
+    } catch (err) {
+      throw fsError(err, dir.abs, 'list the folder');
+    }
+    const subdirs: typeof stack = [];
+    for (const entry of entries) {
+      const name = entry.name;
+      const rel = dir.rel === '' ? name : `${dir.rel}/${name}`;
+      const abs = join(dir.abs, name);
+      const isDir = entry.isDirectory();
+      if (dir.chain.ignores(rel, isDir)) continue;
+      if (isDir) {
+        subdirs.push({ abs, rel, chain: dir.chain.enter(abs, rel) });
+        continue;
+      }
+      let stat: BigIntStats;
+      try {
+        stat = lstatSync(abs, { bigint: true });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // vanished meanwhile
+        throw fsError(err, abs, 'stat');
+      }
+      if (stat.isSymbolicLink()) {
+        const target = options.followSymlinks ? followableTarget(abs, rootReal, warn) : undefined;
+        if (!target) {
+          if (!options.followSymlinks) warn(`skipping symlink ${rel}`, abs);
+          continue;
+        }
+        stat = target;
+      } else if (!stat.isFile()) {
+        warn(`skipping special file ${rel}`, abs);
+        continue;
+      }
+      const path = rel.normalize('NFC');
+      const problem = name.includes('\uFFFD') ? 'name is not valid UTF-8' : checkSnapshotPath(path);
+      if (problem) {
+        warn(`skipping ${rel}: ${problem}`, abs);
+        continue;
+      }
+      const clash = seen.get(path);
+      if (clash !== undefined) {
+        throw new SnapupError(
+          'BAD_INPUT',
+          `${abs}: has the same Unicode-normalised name as ${clash}; rename one of them`,
+          { path: abs },
+        );
+      }
+      seen.set(path, abs);
+      const size = Number(stat.size);
+      files.push({ path, abs, size, mtimeNs: stat.mtimeNs, ino: stat.ino, mode: Number(stat.mode) });
+      bytes += size;
+    }
+    // Depth-first in name order keeps the walk's memory to one folder's entries per level.
+    subdirs.sort((a, b) => (a.rel < b.rel ? 1 : -1));
+    stack.push(...subdirs);
+    if (files.length - reported >= 500) {
+      reported = files.length;
+      options.onProgress?.(files.length, bytes);
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+  options.onProgress?.(files.length, bytes);
+  return files;
+}
+
+/** The stat of a symlink's target when it is a regular file inside the root, else undefined. */
+function followableTarget(
+  abs: string,
+  rootReal: string,
+  warn: (message: string, path: string) => void,
+): BigIntStats | undefined {
+  let real: string;
+  try {
+    real = realpathSync(abs);
+  } catch {
+    warn(`skipping symlink ${abs}: its target does not exist or loops`, abs);
+    return undefined;
+  }
+  if (real !== rootReal && !real.startsWith(rootReal + sep)) {
+    warn(`skipping symlink ${abs}: it points outside the pushed folder (${real})`, abs);
+    return undefined;
+  }
+  const stat = statSync(real, { bigint: true });
+  if (!stat.isFile()) {
+    warn(`skipping symlink ${abs}: it points to a folder or special file`, abs);
+    return undefined;
+  }
+  return stat;
+}

@@ -1,0 +1,192 @@
+/**
+ * Snapshot records and manifests on disk.
+ *
+ *   snapshots/<owner>/<name>/<tag>.json   small metadata record, rewritten atomically
+ *   manifests/<sha256>.json               the file list, content-addressed, written once
+ *
+ * Keeping manifests apart keeps listings cheap (no 200,000-entry manifest is read to list
+ * snapshots) and lets identical manifests under several tags share one file.
+ */
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { fsError, SnapupError } from '../errors.js';
+import { manifestDigest } from '../protocol/manifest.js';
+import {
+  ACCESS_LEVELS,
+  type FileHashes,
+  fileHashesSchema,
+  NAME_RE,
+  type SnapshotMeta,
+} from '../protocol/types.js';
+import { writeFileAtomic } from '../util/atomic.js';
+
+const recordSchema = z.object({
+  version: z.literal(1),
+  owner: z.string(),
+  name: z.string(),
+  tag: z.string(),
+  frozen: z.boolean(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  expiresAt: z.string().nullable(),
+  removeAfterExecute: z.boolean(),
+  accessLevel: z.enum(ACCESS_LEVELS),
+  accessPerUser: z.record(z.string(), z.enum(ACCESS_LEVELS)),
+  digest: z.string().regex(/^[0-9a-f]{64}$/),
+  fileCount: z.number().int().nonnegative(),
+  size: z.number().nonnegative(),
+  executions: z.number().int().nonnegative(),
+  /** Set when the snapshot was removed after its execution: it answers 410 until gc. */
+  goneReason: z.enum(['executed']).nullable(),
+});
+export type SnapshotRecord = z.infer<typeof recordSchema>;
+
+export function recordToMeta(r: SnapshotRecord): SnapshotMeta {
+  return {
+    name: r.name,
+    tag: r.tag,
+    owner: r.owner,
+    frozen: r.frozen,
+    createdAt: r.createdAt,
+    expiresAt: r.expiresAt,
+    removeAfterExecute: r.removeAfterExecute,
+    accessLevel: r.accessLevel,
+    accessPerUser: r.accessPerUser,
+    fileCount: r.fileCount,
+    size: r.size,
+  };
+}
+
+export function isExpired(r: SnapshotRecord, now: number): boolean {
+  return r.expiresAt !== null && Date.parse(r.expiresAt) <= now;
+}
+
+export class RecordStore {
+  readonly snapshotsDir: string;
+  readonly manifestsDir: string;
+
+  constructor(storeRoot: string) {
+    this.snapshotsDir = join(storeRoot, 'snapshots');
+    this.manifestsDir = join(storeRoot, 'manifests');
+  }
+
+  async init(): Promise<void> {
+    await fsp.mkdir(this.snapshotsDir, { recursive: true });
+    await fsp.mkdir(this.manifestsDir, { recursive: true });
+  }
+
+  recordPath(owner: string, name: string, tag: string): string {
+    return join(this.snapshotsDir, owner, name, `${tag}.json`);
+  }
+
+  async read(owner: string, name: string, tag: string): Promise<SnapshotRecord | null> {
+    const path = this.recordPath(owner, name, tag);
+    let text: string;
+    try {
+      text = await fsp.readFile(path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw fsError(err, path, 'read');
+    }
+    return parseRecord(text, path);
+  }
+
+  async write(record: SnapshotRecord, durable: boolean): Promise<void> {
+    const path = this.recordPath(record.owner, record.name, record.tag);
+    await fsp.mkdir(join(this.snapshotsDir, record.owner, record.name), { recursive: true });
+    await writeFileAtomic(path, JSON.stringify(record), { fsync: durable });
+  }
+
+  async remove(owner: string, name: string, tag: string): Promise<void> {
+    await fsp.rm(this.recordPath(owner, name, tag), { force: true });
+    // Leave no empty folders behind; a folder still in use refuses rmdir, which is fine.
+    await fsp.rmdir(join(this.snapshotsDir, owner, name)).catch(() => {});
+    await fsp.rmdir(join(this.snapshotsDir, owner)).catch(() => {});
+  }
+
+  /** Every record in the store, owners and names in sorted order. */
+  async *all(): AsyncGenerator<SnapshotRecord> {
+    for (const owner of await listNames(this.snapshotsDir)) {
+      for (const name of await listNames(join(this.snapshotsDir, owner))) {
+        const dir = join(this.snapshotsDir, owner, name);
+        for (const file of await listNames(dir)) {
+          if (!file.endsWith('.json') || file.startsWith('.')) continue;
+          const path = join(dir, file);
+          const text = await fsp.readFile(path, 'utf8').catch(() => null);
+          if (text !== null) yield parseRecord(text, path);
+        }
+      }
+    }
+  }
+
+  manifestPath(digest: string): string {
+    return join(this.manifestsDir, `${digest}.json`);
+  }
+
+  /** Stores a manifest under its digest (once) and returns the digest. */
+  async writeManifest(fileHashes: FileHashes, durable: boolean): Promise<string> {
+    const digest = manifestDigest(fileHashes);
+    const path = this.manifestPath(digest);
+    try {
+      await fsp.access(path);
+    } catch {
+      await writeFileAtomic(path, JSON.stringify(fileHashes), { fsync: durable });
+    }
+    return digest;
+  }
+
+  async readManifest(digest: string): Promise<FileHashes> {
+    const path = this.manifestPath(digest);
+    let text: string;
+    try {
+      text = await fsp.readFile(path, 'utf8');
+    } catch (err) {
+      throw new SnapupError('CORRUPT_STORE', `${path}: manifest is missing from the store`, {
+        path,
+        cause: err,
+      });
+    }
+    const parsed = safeJson(text);
+    const result = fileHashesSchema.safeParse(parsed);
+    if (!result.success || manifestDigest(result.data) !== digest) {
+      throw new SnapupError('CORRUPT_STORE', `${path}: manifest is corrupt`, { path });
+    }
+    return result.data;
+  }
+
+  async listManifests(): Promise<string[]> {
+    return (await listNames(this.manifestsDir))
+      .filter((f) => /^[0-9a-f]{64}\.json$/.test(f))
+      .map((f) => f.slice(0, 64));
+  }
+
+  async removeManifest(digest: string): Promise<void> {
+    await fsp.rm(this.manifestPath(digest), { force: true });
+  }
+}
+
+function parseRecord(text: string, path: string): SnapshotRecord {
+  const result = recordSchema.safeParse(safeJson(text));
+  if (!result.success) {
+    throw new SnapupError('CORRUPT_STORE', `${path}: snapshot record is corrupt`, { path });
+  }
+  return result.data;
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+async function listNames(dir: string): Promise<string[]> {
+  try {
+    return (await fsp.readdir(dir)).filter((n) => NAME_RE.test(n) || n.endsWith('.json')).sort();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw fsError(err, dir, 'list');
+  }
+}

@@ -1,0 +1,499 @@
+/**
+ * The content-addressed store with the semantics of a CB server (spec Parts A and B),
+ * used in-process by the local backend and, over HTTP, by `snapup serve`. Every call
+ * takes the calling user so that owners and access levels (spec B.8) work the same way
+ * in both places.
+ */
+import { randomBytes } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import { fsError, SnapupError } from '../errors.js';
+import { uniqueHashes } from '../protocol/manifest.js';
+import { checkSnapshotPath } from '../protocol/paths.js';
+import type {
+  AccessLevel,
+  FileHashes,
+  NewSnapshotParams,
+  NewSnapshotResponse,
+  Permissions,
+  SnapshotAddress,
+  SnapshotMeta,
+  UploadResponse,
+} from '../protocol/types.js';
+import { formatAddress } from '../protocol/types.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { withLock } from './lock.js';
+import { ObjectStore } from './objects.js';
+import { isExpired, RecordStore, recordToMeta, type SnapshotRecord } from './records.js';
+
+const STORE_MARKER = 'snapup-store.json';
+/** Content an unfrozen snapshot declared within this window is never collected (B.11). */
+export const GC_GRACE_MS = 60 * 60 * 1000;
+
+/** Where an upload's bytes come from: a local file, bytes in memory, or a stream. */
+export type ContentSource =
+  | { file: string }
+  | { bytes: Uint8Array }
+  | { stream: AsyncIterable<Uint8Array> };
+
+export interface SingleFile {
+  content: ContentSource;
+  permissions: Permissions;
+}
+
+export interface StoreOptions {
+  /** Flush objects and records to disk before a freeze is recorded (default true). */
+  durable?: boolean;
+  /** Clock, for tests of expiry. */
+  now?: () => number;
+}
+
+export interface GcReport {
+  removedSnapshots: number;
+  removedManifests: number;
+  removedObjects: number;
+  removedBytes: number;
+  removedTempFiles: number;
+  keptObjects: number;
+}
+
+type Action = 'read' | 'write';
+
+export class Store {
+  readonly root: string;
+  readonly objects: ObjectStore;
+  readonly records: RecordStore;
+  private readonly durable: boolean;
+  private readonly now: () => number;
+  private readonly lockPath: string;
+
+  private constructor(root: string, options: StoreOptions) {
+    this.root = root;
+    this.objects = new ObjectStore(root);
+    this.records = new RecordStore(root);
+    this.durable = options.durable ?? true;
+    this.now = options.now ?? Date.now;
+    this.lockPath = join(root, 'lock');
+  }
+
+  /**
+   * Opens the store in `root`, creating it when the folder is missing or empty. A
+   * non-empty folder that is not a store is refused rather than written into.
+   */
+  static async open(root: string, options: StoreOptions = {}): Promise<Store> {
+    const store = new Store(root, options);
+    const marker = join(root, STORE_MARKER);
+    let entries: string[] = [];
+    try {
+      const stat = await fsp.stat(root);
+      if (!stat.isDirectory()) {
+        throw new SnapupError('NOT_A_DIRECTORY', `${root}: the store path is not a directory`, {
+          path: root,
+        });
+      }
+      entries = await fsp.readdir(root);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fsError(err, root, 'open');
+    }
+    if (!entries.includes(STORE_MARKER)) {
+      if (entries.length > 0) {
+        throw new SnapupError(
+          'BAD_INPUT',
+          `${root}: folder is not empty and is not a snapup store; choose another --store`,
+          { path: root, field: 'store' },
+        );
+      }
+      try {
+        await fsp.mkdir(root, { recursive: true });
+        await store.objects.init();
+        await store.records.init();
+        await writeFileAtomic(marker, JSON.stringify({ format: 'snapup-store', version: 1 }));
+      } catch (err) {
+        throw fsError(err, root, 'create the store');
+      }
+    }
+    return store;
+  }
+
+  private lock<T>(fn: () => Promise<T>): Promise<T> {
+    return withLock(this.lockPath, fn);
+  }
+
+  // ---------------------------------------------------------------- A1 newSnapshot
+
+  async newSnapshot(caller: string, params: NewSnapshotParams): Promise<NewSnapshotResponse> {
+    return this.lock(() => this.newSnapshotLocked(caller, params));
+  }
+
+  private async newSnapshotLocked(
+    caller: string,
+    params: NewSnapshotParams,
+  ): Promise<NewSnapshotResponse> {
+    const fileHashes: FileHashes = params.fileHashes ?? {};
+    const declared = params.fileHashes !== undefined;
+    const digest = await this.records.writeManifest(fileHashes, false);
+    const now = this.now();
+
+    // B.1: a request naming nothing may be answered with an identical frozen snapshot.
+    if (declared && params.name === undefined && params.tag === undefined) {
+      const match = await this.findFrozen(caller, digest, now);
+      if (match) return { snapshot: recordToMeta(match), notFound: [] };
+    }
+    const name = params.name ?? `snapshot-${randomBytes(4).toString('hex')}`;
+    let tag = params.tag;
+    if (tag === undefined) {
+      // B.9: `default` unless that address is taken by a frozen snapshot.
+      const current = this.live(await this.records.read(caller, name, 'default'), now);
+      if (!current || !current.frozen) tag = 'default';
+      else if (declared && current.digest === digest) {
+        return { snapshot: recordToMeta(current), notFound: [] };
+      } else tag = generatedTag(new Date(now));
+    }
+
+    const existing = this.live(await this.records.read(caller, name, tag), now);
+    if (existing?.frozen) {
+      if (declared && existing.digest === digest) {
+        return { snapshot: recordToMeta(existing), notFound: [] };
+      }
+      throw new SnapupError(
+        'FROZEN',
+        `${formatAddress({ name, tag })} is frozen with different content; push under another tag`,
+        { field: 'tag' },
+      );
+    }
+    const record = this.buildRecord(caller, name, tag, params, fileHashes, digest, existing, now);
+    await this.records.write(record, false);
+    const present = await this.objects.present(uniqueHashes(fileHashes));
+    const notFound = [...uniqueHashes(fileHashes)].filter((h) => !present.has(h));
+    return { snapshot: recordToMeta(record), notFound };
+  }
+
+  private buildRecord(
+    owner: string,
+    name: string,
+    tag: string,
+    params: NewSnapshotParams,
+    fileHashes: FileHashes,
+    digest: string,
+    existing: SnapshotRecord | null,
+    now: number,
+  ): SnapshotRecord {
+    let size = 0;
+    for (const entry of Object.values(fileHashes)) size += entry.size ?? 0;
+    const at = new Date(now).toISOString();
+    return {
+      version: 1,
+      owner,
+      name,
+      tag,
+      frozen: false,
+      createdAt: existing?.createdAt ?? at,
+      updatedAt: at,
+      expiresAt:
+        params.expirationTimeSec === undefined
+          ? null
+          : new Date(now + params.expirationTimeSec * 1000).toISOString(),
+      removeAfterExecute: params.removeAfterExecute ?? false,
+      accessLevel: params.accessLevel ?? 'Invisible',
+      accessPerUser: params.accessPerUser ?? {},
+      digest,
+      fileCount: Object.keys(fileHashes).length,
+      size,
+      executions: 0,
+      goneReason: null,
+    };
+  }
+
+  private async findFrozen(
+    owner: string,
+    digest: string,
+    now: number,
+  ): Promise<SnapshotRecord | null> {
+    for await (const record of this.records.all()) {
+      if (record.owner !== owner || record.digest !== digest || !record.frozen) continue;
+      if (this.live(record, now)) return record;
+    }
+    return null;
+  }
+
+  /** A record that still counts: not expired, not removed after execution. */
+  private live(record: SnapshotRecord | null, now: number): SnapshotRecord | null {
+    if (!record || record.goneReason !== null || isExpired(record, now)) return null;
+    return record;
+  }
+
+  // ---------------------------------------------------------------- lookups and access
+
+  /** The record at `address` if `caller` may do `action` on it; 404/410 otherwise. */
+  private async resolve(
+    caller: string,
+    address: SnapshotAddress,
+    action: Action,
+  ): Promise<SnapshotRecord> {
+    const owner = address.owner ?? caller;
+    const record = await this.records.read(owner, address.name, address.tag);
+    const label = owner === caller ? formatAddress(address) : `${owner}:${formatAddress(address)}`;
+    const level = record ? accessOf(record, caller) : 'Invisible';
+    if (!record || level === 'Invisible') {
+      throw new SnapupError('NOT_FOUND', `snapshot ${label} not found`, { field: 'snapshot' });
+    }
+    if (record.goneReason !== null || isExpired(record, this.now())) {
+      const why = record.goneReason === 'executed' ? 'was removed after execution' : 'has expired';
+      throw new SnapupError('GONE', `snapshot ${label} ${why}`, { field: 'snapshot' });
+    }
+    if (action === 'write' && level !== 'ReadWrite') {
+      throw new SnapupError('FORBIDDEN', `snapshot ${label}: ${caller} may not change it`, {
+        field: 'snapshot',
+      });
+    }
+    return record;
+  }
+
+  async get(
+    caller: string,
+    address: SnapshotAddress,
+  ): Promise<{ snapshot: SnapshotMeta; fileHashes: FileHashes }> {
+    const record = await this.resolve(caller, address, 'read');
+    return { snapshot: recordToMeta(record), fileHashes: await this.records.readManifest(record.digest) };
+  }
+
+  async list(caller: string, filter: { owner?: string; name?: string } = {}): Promise<SnapshotMeta[]> {
+    const now = this.now();
+    const out: SnapshotMeta[] = [];
+    for await (const record of this.records.all()) {
+      if (filter.owner !== undefined && record.owner !== filter.owner) continue;
+      if (filter.name !== undefined && record.name !== filter.name) continue;
+      if (!this.live(record, now) || accessOf(record, caller) === 'Invisible') continue;
+      out.push(recordToMeta(record));
+    }
+    return out;
+  }
+
+  // ---------------------------------------------------------------- A2 upload
+
+  async upload(
+    caller: string,
+    address: SnapshotAddress,
+    path: string,
+    content: ContentSource,
+    signal?: AbortSignal,
+  ): Promise<UploadResponse> {
+    const problem = checkSnapshotPath(path);
+    if (problem) throw new SnapupError('BAD_INPUT', `${path}: ${problem}`, { field: 'path' });
+    let record = await this.resolve(caller, address, 'write');
+    if (record.frozen) throw frozenError(record);
+    let manifest = await this.records.readManifest(record.digest);
+    const declared = manifest[path];
+    const stored = await this.putContent(content, declared?.sha1, path, signal);
+    if (declared) return { path, ...stored };
+
+    // B.3: an undeclared path is recorded with the hash of what arrived.
+    return this.lock(async () => {
+      record = await this.resolve(caller, address, 'write');
+      if (record.frozen) throw frozenError(record);
+      manifest = await this.records.readManifest(record.digest);
+      manifest[path] = { sha1: stored.sha1, permissions: { ro: false, exe: false }, size: stored.size };
+      const digest = await this.records.writeManifest(manifest, false);
+      await this.records.write(
+        {
+          ...record,
+          digest,
+          fileCount: record.fileCount + 1,
+          size: record.size + stored.size,
+          updatedAt: new Date(this.now()).toISOString(),
+        },
+        false,
+      );
+      return { path, ...stored };
+    });
+  }
+
+  private putContent(
+    content: ContentSource,
+    expected: string | undefined,
+    origin: string,
+    signal?: AbortSignal,
+  ): Promise<{ sha1: string; size: number }> {
+    if ('file' in content) return this.objects.putFile(content.file, expected, signal);
+    if ('bytes' in content) return this.objects.putBuffer(content.bytes, expected, origin);
+    return this.objects.putStream(content.stream, expected, origin);
+  }
+
+  // ---------------------------------------------------------------- A3 freeze
+
+  async freeze(caller: string, address: SnapshotAddress): Promise<SnapshotMeta> {
+    return this.lock(async () => {
+      const record = await this.resolve(caller, address, 'write');
+      return recordToMeta(await this.freezeLocked(record));
+    });
+  }
+
+  private async freezeLocked(record: SnapshotRecord): Promise<SnapshotRecord> {
+    if (record.frozen) return record;
+    const manifest = await this.records.readManifest(record.digest);
+    const present = await this.objects.present(uniqueHashes(manifest));
+    const missing = Object.keys(manifest).filter((p) => !present.has(manifest[p]?.sha1 ?? ''));
+    if (missing.length > 0) {
+      throw new SnapupError(
+        'MISSING_CONTENT',
+        `${formatAddress(record)}: ${missing.length} declared file(s) have no content yet, e.g. ${missing[0]}`,
+        { data: { missing } },
+      );
+    }
+    const frozen: SnapshotRecord = {
+      ...record,
+      frozen: true,
+      updatedAt: new Date(this.now()).toISOString(),
+    };
+    if (this.durable) {
+      // Content and manifest reach the disk before the record that says they are there.
+      await this.objects.flush(uniqueHashes(manifest));
+      await writeFileAtomic(this.records.manifestPath(record.digest), JSON.stringify(manifest), {
+        fsync: true,
+      });
+    }
+    await this.records.write(frozen, this.durable);
+    return frozen;
+  }
+
+  // ---------------------------------------------------------------- A4 single request
+
+  /**
+   * Creates (or resumes, B.10) a snapshot from `meta` plus the inline `files`, stores their
+   * content and freezes it when nothing is missing. Runs under the lock so that gc never
+   * sees content that is stored but not yet declared.
+   */
+  async single(
+    caller: string,
+    meta: NewSnapshotParams,
+    files: Record<string, SingleFile>,
+    signal?: AbortSignal,
+  ): Promise<NewSnapshotResponse> {
+    return this.lock(async () => {
+      const fileHashes: FileHashes = { ...(meta.fileHashes ?? {}) };
+      for (const [path, file] of Object.entries(files)) {
+        const problem = checkSnapshotPath(path);
+        if (problem) throw new SnapupError('BAD_INPUT', `${path}: ${problem}`, { field: 'files' });
+        const stored = await this.putContent(file.content, fileHashes[path]?.sha1, path, signal);
+        fileHashes[path] = { sha1: stored.sha1, permissions: file.permissions, size: stored.size };
+      }
+      const response = await this.newSnapshotLocked(caller, { ...meta, fileHashes });
+      if (response.snapshot.frozen || response.notFound.length > 0) return response;
+      const record = await this.resolve(caller, response.snapshot, 'write');
+      return { snapshot: recordToMeta(await this.freezeLocked(record)), notFound: [] };
+    });
+  }
+
+  // ---------------------------------------------------------------- A5 delete, execute
+
+  async remove(caller: string, address: SnapshotAddress): Promise<void> {
+    await this.lock(async () => {
+      const record = await this.resolve(caller, address, 'write');
+      await this.records.remove(record.owner, record.name, record.tag);
+    });
+  }
+
+  /** Records one execution (spec C); with removeAfterExecute the snapshot is then gone. */
+  async execute(caller: string, address: SnapshotAddress): Promise<SnapshotMeta> {
+    return this.lock(async () => {
+      const record = await this.resolve(caller, address, 'read');
+      if (!record.frozen) {
+        throw new SnapupError('CONFLICT', `${formatAddress(record)} is not frozen yet`, {
+          field: 'snapshot',
+        });
+      }
+      const next: SnapshotRecord = {
+        ...record,
+        executions: record.executions + 1,
+        goneReason: record.removeAfterExecute ? 'executed' : null,
+      };
+      await this.records.write(next, false);
+      return recordToMeta(next);
+    });
+  }
+
+  // ---------------------------------------------------------------- read content
+
+  /** Streams a stored object, verified against its hash (see ObjectStore.read). */
+  readObject(sha1: string, signal?: AbortSignal): AsyncGenerator<Buffer> {
+    return this.objects.read(sha1, signal);
+  }
+
+  // ---------------------------------------------------------------- B.11 gc
+
+  async gc(options: { dryRun?: boolean } = {}): Promise<GcReport> {
+    return this.lock(async () => {
+      const now = this.now();
+      const report: GcReport = {
+        removedSnapshots: 0,
+        removedManifests: 0,
+        removedObjects: 0,
+        removedBytes: 0,
+        removedTempFiles: 0,
+        keptObjects: 0,
+      };
+      const keepManifests = new Set<string>();
+      const keepObjects = new Set<string>();
+      for await (const record of this.records.all()) {
+        if (!this.live(record, now)) {
+          report.removedSnapshots++;
+          if (!options.dryRun) await this.records.remove(record.owner, record.name, record.tag);
+          continue;
+        }
+        keepManifests.add(record.digest);
+        const recent = now - Date.parse(record.updatedAt) < GC_GRACE_MS;
+        if (record.frozen || recent) {
+          for (const h of uniqueHashes(await this.records.readManifest(record.digest))) {
+            keepObjects.add(h);
+          }
+        }
+      }
+      for (const digest of await this.records.listManifests()) {
+        if (keepManifests.has(digest)) continue;
+        report.removedManifests++;
+        if (!options.dryRun) await this.records.removeManifest(digest);
+      }
+      for await (const sha1 of this.objects.list()) {
+        if (keepObjects.has(sha1)) {
+          report.keptObjects++;
+          continue;
+        }
+        report.removedObjects++;
+        report.removedBytes += await this.objects.sizeOf(sha1).catch(() => 0);
+        if (!options.dryRun) await this.objects.remove(sha1);
+      }
+      report.removedTempFiles = await this.sweepTemp(now, options.dryRun ?? false);
+      return report;
+    });
+  }
+
+  /** Temp files of writers that died; a live writer's are younger than the grace period. */
+  private async sweepTemp(now: number, dryRun: boolean): Promise<number> {
+    let removed = 0;
+    for (const name of await fsp.readdir(this.objects.tempDir).catch(() => [] as string[])) {
+      const path = join(this.objects.tempDir, name);
+      const stat = await fsp.stat(path).catch(() => null);
+      if (!stat || now - stat.mtimeMs < GC_GRACE_MS) continue;
+      removed++;
+      if (!dryRun) await fsp.rm(path, { force: true });
+    }
+    return removed;
+  }
+}
+
+function accessOf(record: SnapshotRecord, caller: string): AccessLevel {
+  if (record.owner === caller) return 'ReadWrite';
+  return record.accessPerUser[caller] ?? record.accessLevel;
+}
+
+function frozenError(record: SnapshotRecord): SnapupError {
+  return new SnapupError('FROZEN', `${formatAddress(record)} is frozen and cannot be changed`, {
+    field: 'snapshot',
+  });
+}
+
+/** A sortable, unique-enough tag: 20261124T085501Z-3f9a. */
+function generatedTag(at: Date): string {
+  const stamp = at.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return `${stamp}-${randomBytes(2).toString('hex')}`;
+}

@@ -1,0 +1,50 @@
+import { randomBytes } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fsError } from '../errors.js';
+
+/** A name for a temp file in `dir` that no other process will pick. */
+export function tempName(dir: string, base: string): string {
+  return join(dir, `.${base}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+}
+
+/**
+ * Writes `data` to `path` so that readers see either the old file or the whole new one:
+ * temp file in the same directory, optional fsync, rename over the target.
+ */
+export async function writeFileAtomic(
+  path: string,
+  data: string | Uint8Array,
+  options: { fsync?: boolean; mode?: number } = {},
+): Promise<void> {
+  const dir = dirname(path);
+  const temp = tempName(dir, 'write');
+  let handle: fsp.FileHandle | undefined;
+  try {
+    handle = await fsp.open(temp, 'wx', options.mode ?? 0o644);
+    await handle.writeFile(data);
+    if (options.fsync) await handle.sync();
+    await handle.close();
+    handle = undefined;
+    await fsp.rename(temp, path);
+    if (options.fsync) await fsyncDir(dir);
+  } catch (err) {
+    await handle?.close().catch(() => {});
+    await fsp.rm(temp, { force: true }).catch(() => {});
+    throw fsError(err, path, 'write');
+  }
+}
+
+/** Makes a rename or create inside `dir` durable. Not every platform can open a folder. */
+export async function fsyncDir(dir: string): Promise<void> {
+  let handle: fsp.FileHandle | undefined;
+  try {
+    handle = await fsp.open(dir, 'r');
+    await handle.sync();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EISDIR' && code !== 'EPERM' && code !== 'EINVAL') throw err;
+  } finally {
+    await handle?.close();
+  }
+}
