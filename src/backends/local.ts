@@ -49,7 +49,8 @@ export class LocalBackend implements PushTarget, PullSource {
 
   single(meta: NewSnapshotParams, files: readonly OutgoingFile[], signal?: AbortSignal) {
     const inline: Record<string, SingleFile> = {};
-    for (const f of files) inline[f.path] = { content: { file: f.abs }, permissions: f.permissions };
+    for (const f of files)
+      inline[f.path] = { content: { file: f.abs }, permissions: f.permissions };
     return this.store.single(this.user, meta, inline, signal);
   }
 

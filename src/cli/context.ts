@@ -20,7 +20,10 @@ export function openLocal(g: GlobalOptions): Promise<LocalBackend> {
 
 /** Progress bars only for a human on a terminal. */
 export function progressFor(g: GlobalOptions) {
-  return progressSink({ bars: !g.json && !g.quiet && process.stderr.isTTY === true, warnings: !g.quiet });
+  return progressSink({
+    bars: !g.json && !g.quiet && process.stderr.isTTY === true,
+    warnings: !g.quiet,
+  });
 }
 
 /** Aborts on the first Ctrl-C or SIGTERM so writes stop cleanly; a second one exits at once. */
@@ -28,7 +31,11 @@ export function interruptSignal(): AbortSignal {
   const controller = new AbortController();
   const onSignal = (name: string) => {
     if (controller.signal.aborted) process.exit(130);
-    controller.abort(new Error(`interrupted by ${name}; the store is consistent, run the same command again to resume`));
+    controller.abort(
+      new Error(
+        `interrupted by ${name}; the store is consistent, run the same command again to resume`,
+      ),
+    );
   };
   process.once('SIGINT', () => onSignal('SIGINT'));
   process.once('SIGTERM', () => onSignal('SIGTERM'));

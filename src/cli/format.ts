@@ -24,7 +24,11 @@ export function parseDuration(text: string, field: string): number {
   const m = /^(\d+)([smhdw]?)$/.exec(text.trim());
   const value = m ? Number(m[1]) * (DURATION_UNITS[m[2] || 's'] ?? 1) : Number.NaN;
   if (!Number.isSafeInteger(value) || value <= 0) {
-    throw new SnapupError('BAD_INPUT', `${field}: "${text}" is not a duration like 90, 30m, 12h or 7d`, { field });
+    throw new SnapupError(
+      'BAD_INPUT',
+      `${field}: "${text}" is not a duration like 90, 30m, 12h or 7d`,
+      { field },
+    );
   }
   return value;
 }
@@ -35,7 +39,11 @@ export function parseSize(text: string, field: string): number {
   const mult: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
   const value = m ? Number(m[1]) * (mult[(m[2] ?? '').toLowerCase()] ?? 1) : Number.NaN;
   if (!Number.isSafeInteger(value) || value < 0) {
-    throw new SnapupError('BAD_INPUT', `${field}: "${text}" is not a size like 1048576, 512k or 4M`, { field });
+    throw new SnapupError(
+      'BAD_INPUT',
+      `${field}: "${text}" is not a size like 1048576, 512k or 4M`,
+      { field },
+    );
   }
   return value;
 }
@@ -43,7 +51,9 @@ export function parseSize(text: string, field: string): number {
 export function parsePositiveInt(text: string, field: string): number {
   const n = Number(text);
   if (!Number.isSafeInteger(n) || n < 1) {
-    throw new SnapupError('BAD_INPUT', `${field}: "${text}" must be a whole number of at least 1`, { field });
+    throw new SnapupError('BAD_INPUT', `${field}: "${text}" must be a whole number of at least 1`, {
+      field,
+    });
   }
   return n;
 }
@@ -51,7 +61,11 @@ export function parsePositiveInt(text: string, field: string): number {
 export function parseAccessLevel(text: string, field: string): AccessLevel {
   const found = ACCESS_LEVELS.find((l) => l.toLowerCase() === text.toLowerCase());
   if (!found) {
-    throw new SnapupError('BAD_INPUT', `${field}: "${text}" is not one of ${ACCESS_LEVELS.join(', ')}`, { field });
+    throw new SnapupError(
+      'BAD_INPUT',
+      `${field}: "${text}" is not one of ${ACCESS_LEVELS.join(', ')}`,
+      { field },
+    );
   }
   return found;
 }
@@ -62,7 +76,8 @@ export function parseGrants(grants: readonly string[]): Record<string, AccessLev
   const out: Record<string, AccessLevel> = {};
   for (const g of grants) {
     const eq = g.indexOf('=');
-    if (eq <= 0) throw new SnapupError('BAD_INPUT', `grant: "${g}" is not USER=LEVEL`, { field: 'grant' });
+    if (eq <= 0)
+      throw new SnapupError('BAD_INPUT', `grant: "${g}" is not USER=LEVEL`, { field: 'grant' });
     const user = checkName(g.slice(0, eq), 'grant user');
     out[user] = parseAccessLevel(g.slice(eq + 1), 'grant level');
   }

@@ -23,6 +23,8 @@ export function lsCommand(): Command {
         s.createdAt.replace('T', ' ').slice(0, 19),
         s.expiresAt ? s.expiresAt.replace('T', ' ').slice(0, 19) : '-',
       ]);
-      process.stdout.write(`${table(['SNAPSHOT', 'STATE', 'FILES', 'SIZE', 'CREATED', 'EXPIRES'], rows)}\n`);
+      process.stdout.write(
+        `${table(['SNAPSHOT', 'STATE', 'FILES', 'SIZE', 'CREATED', 'EXPIRES'], rows)}\n`,
+      );
     });
 }

@@ -10,13 +10,17 @@ import { pushCommand } from './push.js';
 import { rmCommand } from './remove.js';
 import { showCommand } from './show.js';
 
-const { version } = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+const { version } = JSON.parse(
+  readFileSync(new URL('../../../package.json', import.meta.url), 'utf8'),
+) as {
   version: string;
 };
 
 export function buildProgram(): Command {
   const program = new Command('snapup')
-    .description('Upload a directory as a content-addressed snapshot, sending only what the store lacks.')
+    .description(
+      'Upload a directory as a content-addressed snapshot, sending only what the store lacks.',
+    )
     .version(version)
     .option('--store <dir>', 'the local store (default: $SNAPUP_STORE, else $XDG_DATA_HOME/snapup)')
     .option('--json', 'print one JSON document on stdout instead of text')
@@ -30,7 +34,15 @@ Exit codes: 0 ok, 1 failure, 2 bad input or usage, 3 snapshot or path not found,
 4 conflict (frozen, locked, missing content), 5 integrity (hash mismatch, corrupt store),
 6 I/O (unreadable, disk full), 7 access denied, 130 interrupted.`,
     );
-  for (const cmd of [pushCommand(), pullCommand(), lsCommand(), showCommand(), manifestCommand(), rmCommand(), gcCommand()]) {
+  for (const cmd of [
+    pushCommand(),
+    pullCommand(),
+    lsCommand(),
+    showCommand(),
+    manifestCommand(),
+    rmCommand(),
+    gcCommand(),
+  ]) {
     program.addCommand(cmd);
   }
   program.exitOverride();
@@ -55,7 +67,9 @@ export async function main(argv: string[]): Promise<number> {
       return err.exitCode;
     }
     const text = err instanceof Error ? err.message : String(err);
-    process.stderr.write(`snapup: unexpected error: ${text}${debug ? '' : ' (run with --debug for details)'}\n`);
+    process.stderr.write(
+      `snapup: unexpected error: ${text}${debug ? '' : ' (run with --debug for details)'}\n`,
+    );
     if (debug && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
     return ExitCode.failure;
   }

@@ -7,9 +7,16 @@ const collect = (value: string, previous: string[]) => [...previous, value];
 
 export function manifestCommand(): Command {
   return new Command('manifest')
-    .description('print the manifest of a directory (path, sha1, size, permissions); no store needed')
+    .description(
+      'print the manifest of a directory (path, sha1, size, permissions); no store needed',
+    )
     .argument('<dir>', 'the directory')
-    .option('--exclude <glob>', 'skip paths matching a gitignore-style pattern (repeatable)', collect, [])
+    .option(
+      '--exclude <glob>',
+      'skip paths matching a gitignore-style pattern (repeatable)',
+      collect,
+      [],
+    )
     .option('--follow-symlinks', 'follow symlinks that point to files inside the directory')
     .option('--no-cache', 'do not read or write the hash cache')
     .action(async (dir: string, o, cmd: Command) => {
@@ -29,7 +36,12 @@ export function manifestCommand(): Command {
       if (g.json) {
         return printJson({
           digest: manifest.digest,
-          files: manifest.files.map((f) => ({ path: f.path, sha1: f.sha1, size: f.size, permissions: f.permissions })),
+          files: manifest.files.map((f) => ({
+            path: f.path,
+            sha1: f.sha1,
+            size: f.size,
+            permissions: f.permissions,
+          })),
         });
       }
       // One line per file, written in chunks: a 100,000-file manifest is one write per 1,000.

@@ -44,10 +44,12 @@ export function progressSink(options: ProgressOptions): { sink: EventSink; stop:
   const sink = (e: EngineEvent) => {
     switch (e.type) {
       case 'scan':
-        if (options.bars) process.stderr.write(`\rscanning ${e.files} files, ${formatBytes(e.bytes)}`);
+        if (options.bars)
+          process.stderr.write(`\rscanning ${e.files} files, ${formatBytes(e.bytes)}`);
         break;
       case 'stage':
-        if (e.stage === 'scan' && e.state === 'end' && options.bars) process.stderr.write('\r\x1b[K');
+        if (e.stage === 'scan' && e.state === 'end' && options.bars)
+          process.stderr.write('\r\x1b[K');
         if (e.state === 'end') stop();
         break;
       case 'hash':

@@ -9,7 +9,10 @@ export function pullCommand(): Command {
     .description('write a snapshot back into a folder, byte-identical with its permissions')
     .argument('<snapshot>', 'NAME or NAME/TAG')
     .argument('<dest>', 'the folder to write (created; must be empty unless --force)')
-    .option('--force', 'write into a folder that already has files (files of the snapshot are overwritten)')
+    .option(
+      '--force',
+      'write into a folder that already has files (files of the snapshot are overwritten)',
+    )
     .option('--concurrency <n>', 'files written at once', '8')
     .action(async (address: string, dest: string, o, cmd: Command) => {
       const g = globals(cmd);

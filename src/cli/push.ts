@@ -1,7 +1,7 @@
 import { basename, resolve } from 'node:path';
 import { Command, Option } from 'commander';
-import { DEFAULT_CONCURRENCY, DEFAULT_SINGLE_MAX, push } from '../engine/push.js';
 import type { PushSummary } from '../engine/events.js';
+import { DEFAULT_CONCURRENCY, DEFAULT_SINGLE_MAX, push } from '../engine/push.js';
 import { NAME_RE } from '../protocol/types.js';
 import { globals, interruptSignal, openLocal, printJson, progressFor } from './context.js';
 import {
@@ -21,14 +21,37 @@ export function pushCommand(): Command {
     .description('upload a directory as a snapshot, sending only content the store lacks')
     .argument('<dir>', 'the directory to push')
     .option('--name <name>', 'snapshot name (default: the directory name)')
-    .option('--tag <tag>', 'snapshot tag (default: "default", or a generated one when that is frozen)')
-    .option('--exclude <glob>', 'skip paths matching a gitignore-style pattern (repeatable)', collect, [])
+    .option(
+      '--tag <tag>',
+      'snapshot tag (default: "default", or a generated one when that is frozen)',
+    )
+    .option(
+      '--exclude <glob>',
+      'skip paths matching a gitignore-style pattern (repeatable)',
+      collect,
+      [],
+    )
     .option('--follow-symlinks', 'follow symlinks that point to files inside the directory')
     .option('--expire <duration>', 'delete the snapshot after this long, e.g. 3600, 30m, 12h, 7d')
     .option('--remove-after-execute', 'delete the snapshot after its first pull')
-    .addOption(new Option('--access <level>', 'access for other users').choices(['Invisible', 'Visible', 'ReadWrite']))
-    .option('--grant <user=level>', 'access for one user, overriding --access (repeatable)', collect, [])
-    .option('--single-max <bytes>', 'send missing content in one request up to this size (e.g. 1M)', `${DEFAULT_SINGLE_MAX}`)
+    .addOption(
+      new Option('--access <level>', 'access for other users').choices([
+        'Invisible',
+        'Visible',
+        'ReadWrite',
+      ]),
+    )
+    .option(
+      '--grant <user=level>',
+      'access for one user, overriding --access (repeatable)',
+      collect,
+      [],
+    )
+    .option(
+      '--single-max <bytes>',
+      'send missing content in one request up to this size (e.g. 1M)',
+      `${DEFAULT_SINGLE_MAX}`,
+    )
     .option('--concurrency <n>', 'uploads in flight at once', `${DEFAULT_CONCURRENCY}`)
     .option('--no-cache', 'do not read or write the hash cache (hash every file)')
     .option('--dry-run', 'show what would be uploaded; write nothing')
@@ -77,7 +100,9 @@ Ignore rules: .gitignore and .snapupignore files at every level (git's rules), p
 
 /** The directory's name, made into a valid snapshot name. */
 function defaultName(dir: string): string {
-  const base = basename(resolve(dir)).replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '');
+  const base = basename(resolve(dir))
+    .replace(/[^A-Za-z0-9._-]+/g, '-')
+    .replace(/^[^A-Za-z0-9]+/, '');
   return NAME_RE.test(base) ? base : 'snapshot';
 }
 
@@ -85,9 +110,13 @@ function describe(s: PushSummary): string {
   const lines: string[] = [];
   if (s.dryRun) {
     for (const f of s.plan ?? []) lines.push(`would upload ${f.path} (${formatBytes(f.size)})`);
-    lines.push(`dry run: would upload ${s.uploadedFiles} file(s), ${formatBytes(s.uploadedBytes)} (${s.mode} mode); nothing written`);
+    lines.push(
+      `dry run: would upload ${s.uploadedFiles} file(s), ${formatBytes(s.uploadedBytes)} (${s.mode} mode); nothing written`,
+    );
   } else {
-    lines.push(`${s.snapshot.frozen ? 'pushed' : 'pushed (not frozen)'} ${s.snapshot.name}/${s.snapshot.tag}`);
+    lines.push(
+      `${s.snapshot.frozen ? 'pushed' : 'pushed (not frozen)'} ${s.snapshot.name}/${s.snapshot.tag}`,
+    );
   }
   lines.push(
     `  files     ${s.files} (${formatBytes(s.bytes)}); hashed ${s.hashedFiles} (${formatBytes(s.hashedBytes)}), from cache ${s.cachedFiles}`,

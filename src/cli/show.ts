@@ -23,13 +23,21 @@ export function showCommand(): Command {
         `state      ${snapshot.frozen ? 'frozen' : 'open (push not finished)'}`,
         `created    ${snapshot.createdAt}`,
         `expires    ${snapshot.expiresAt ?? 'never'}`,
-        `access     ${snapshot.accessLevel}${Object.keys(snapshot.accessPerUser).length ? `, ${Object.entries(snapshot.accessPerUser).map(([u, l]) => `${u}=${l}`).join(', ')}` : ''}`,
+        `access     ${snapshot.accessLevel}${
+          Object.keys(snapshot.accessPerUser).length
+            ? `, ${Object.entries(snapshot.accessPerUser)
+                .map(([u, l]) => `${u}=${l}`)
+                .join(', ')}`
+            : ''
+        }`,
         `once       ${snapshot.removeAfterExecute ? 'yes (removed after its first pull)' : 'no'}`,
         `files      ${snapshot.fileCount} (${formatBytes(snapshot.size)}), ${unique} unique contents, ${exe} executable, ${ro} read-only`,
       ];
       if (o.files) {
         for (const [path, e] of entries) {
-          lines.push(`${e.sha1}  ${e.permissions.exe ? 'x' : '-'}${e.permissions.ro ? 'r' : '-'}  ${String(e.size ?? '?').padStart(10)}  ${path}`);
+          lines.push(
+            `${e.sha1}  ${e.permissions.exe ? 'x' : '-'}${e.permissions.ro ? 'r' : '-'}  ${String(e.size ?? '?').padStart(10)}  ${path}`,
+          );
         }
       }
       process.stdout.write(`${lines.join('\n')}\n`);

@@ -32,16 +32,23 @@ export async function pull(options: PullOptions): Promise<PullSummary> {
   const dest = resolve(options.dest);
   const { snapshot, fileHashes } = await clock.run('negotiate', () => source.get(address, signal));
   if (!snapshot.frozen) {
-    throw new SnapupError('CONFLICT', `snapshot ${address.name}/${address.tag} is not frozen yet (its push has not finished)`, {
-      field: 'snapshot',
-    });
+    throw new SnapupError(
+      'CONFLICT',
+      `snapshot ${address.name}/${address.tag} is not frozen yet (its push has not finished)`,
+      {
+        field: 'snapshot',
+      },
+    );
   }
   await prepareDest(dest, options.force ?? false);
 
   const paths = Object.keys(fileHashes).sort(comparePaths);
   for (const p of paths) {
     const problem = checkSnapshotPath(p);
-    if (problem) throw new SnapupError('CORRUPT_STORE', `snapshot path ${JSON.stringify(p)}: ${problem}`, { field: 'path' });
+    if (problem)
+      throw new SnapupError('CORRUPT_STORE', `snapshot path ${JSON.stringify(p)}: ${problem}`, {
+        field: 'path',
+      });
   }
   const totalBytes = paths.reduce((s, p) => s + (fileHashes[p]?.size ?? 0), 0);
   const progress = { files: 0, bytes: 0 };
@@ -57,7 +64,11 @@ export async function pull(options: PullOptions): Promise<PullSummary> {
           if (!entry) return;
           const target = join(dest, ...path.split('/'));
           await ensureDir(dirname(target), madeDirs);
-          const size = await writeVerified(target, source.read(address, path, entry.sha1, signal), entry.permissions);
+          const size = await writeVerified(
+            target,
+            source.read(address, path, entry.sha1, signal),
+            entry.permissions,
+          );
           progress.files++;
           progress.bytes += size;
           emit({ type: 'download', ...progress, totalFiles: paths.length, totalBytes });
@@ -85,12 +96,18 @@ async function prepareDest(dest: string, force: boolean): Promise<void> {
   try {
     const stat = await fsp.stat(dest);
     if (!stat.isDirectory()) {
-      throw new SnapupError('NOT_A_DIRECTORY', `${dest}: exists and is not a directory`, { path: dest });
-    }
-    if (!force && (await fsp.readdir(dest)).length > 0) {
-      throw new SnapupError('BAD_INPUT', `${dest}: folder is not empty; pull into a new folder or add --force`, {
+      throw new SnapupError('NOT_A_DIRECTORY', `${dest}: exists and is not a directory`, {
         path: dest,
       });
+    }
+    if (!force && (await fsp.readdir(dest)).length > 0) {
+      throw new SnapupError(
+        'BAD_INPUT',
+        `${dest}: folder is not empty; pull into a new folder or add --force`,
+        {
+          path: dest,
+        },
+      );
     }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fsError(err, dest, 'open');
@@ -110,15 +127,23 @@ async function ensureDir(dir: string, made: Set<string>): Promise<void> {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fsError(err, dir, 'create');
     const stat = await fsp.lstat(dir);
     if (!stat.isDirectory()) {
-      throw new SnapupError('BAD_INPUT', `${dir}: exists and is not a folder (a symlink or file is in the way)`, {
-        path: dir,
-      });
+      throw new SnapupError(
+        'BAD_INPUT',
+        `${dir}: exists and is not a folder (a symlink or file is in the way)`,
+        {
+          path: dir,
+        },
+      );
     }
   }
   made.add(dir);
 }
 
-async function writeVerified(target: string, chunks: AsyncIterable<Buffer>, perms: Permissions): Promise<number> {
+async function writeVerified(
+  target: string,
+  chunks: AsyncIterable<Buffer>,
+  perms: Permissions,
+): Promise<number> {
   const dir = dirname(target);
   const temp = tempName(dir, 'pull');
   let handle: fsp.FileHandle | undefined;

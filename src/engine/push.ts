@@ -4,10 +4,24 @@
  */
 import pLimit from 'p-limit';
 import { isSnapupError, SnapupError, throwIfAborted } from '../errors.js';
-import { buildManifest, type Manifest, type ManifestFile, type ManifestOptions, permissionsOf, restat, toFileHashes } from '../hash/manifest.js';
+import {
+  buildManifest,
+  type Manifest,
+  type ManifestFile,
+  type ManifestOptions,
+  permissionsOf,
+  restat,
+  toFileHashes,
+} from '../hash/manifest.js';
 import { sha1File } from '../hash/sha1-file.js';
 import { manifestDigest } from '../protocol/manifest.js';
-import type { AccessLevel, NewSnapshotParams, NewSnapshotResponse, SnapshotAddress, SnapshotMeta } from '../protocol/types.js';
+import type {
+  AccessLevel,
+  NewSnapshotParams,
+  NewSnapshotResponse,
+  SnapshotAddress,
+  SnapshotMeta,
+} from '../protocol/types.js';
 import { checkName } from '../protocol/types.js';
 import { type EventSink, type PushSummary, StageClock, type UploadMode } from './events.js';
 import type { OutgoingFile, PushTarget } from './target.js';
@@ -56,7 +70,9 @@ export function snapshotParams(o: SnapshotOptions): NewSnapshotParams {
   if (o.name !== undefined) checkName(o.name, 'name');
   if (o.tag !== undefined) checkName(o.tag, 'tag');
   if (o.expireSec !== undefined && (!Number.isInteger(o.expireSec) || o.expireSec <= 0)) {
-    throw new SnapupError('BAD_INPUT', `expire: must be a positive number of seconds`, { field: 'expire' });
+    throw new SnapupError('BAD_INPUT', `expire: must be a positive number of seconds`, {
+      field: 'expire',
+    });
   }
   return {
     name: o.name,
@@ -103,7 +119,9 @@ class PushSession {
       const toSend = this.pickUploads(response.notFound);
       const missingBytes = toSend.reduce((s, f) => s + f.size, 0);
       this.emit({ type: 'negotiate', missingFiles: toSend.length, missingBytes });
-      const result = await this.clock.run('upload', () => this.send(address as SnapshotAddress, toSend, missingBytes));
+      const result = await this.clock.run('upload', () =>
+        this.send(address as SnapshotAddress, toSend, missingBytes),
+      );
       changed = result.changed;
       if (result.snapshot?.frozen) return this.summary(result.snapshot);
       if (changed.length === 0) {
@@ -130,7 +148,9 @@ class PushSession {
 
   async dryRun(meta: NewSnapshotParams): Promise<PushSummary> {
     const hashes = [...new Set(this.files.map((f) => f.sha1))];
-    const lacking = await this.clock.run('negotiate', () => this.options.target.lacks(hashes, this.options.signal));
+    const lacking = await this.clock.run('negotiate', () =>
+      this.options.target.lacks(hashes, this.options.signal),
+    );
     const toSend = this.pickUploads([...lacking]);
     const missingBytes = toSend.reduce((s, f) => s + f.size, 0);
     this.emit({ type: 'negotiate', missingFiles: toSend.length, missingBytes });
@@ -138,14 +158,25 @@ class PushSession {
     for (const f of toSend) this.uploadedHashes.add(f.sha1);
     this.uploadedFiles = toSend.length;
     this.uploadedBytes = missingBytes;
-    const summary = this.summary({ name: meta.name ?? '', tag: meta.tag ?? '', frozen: false }, true);
+    const summary = this.summary(
+      { name: meta.name ?? '', tag: meta.tag ?? '', frozen: false },
+      true,
+    );
     return { ...summary, plan: toSend.map((f) => ({ path: f.path, size: f.size })) };
   }
 
-  private negotiate(meta: NewSnapshotParams, address: SnapshotAddress | undefined): Promise<NewSnapshotResponse> {
+  private negotiate(
+    meta: NewSnapshotParams,
+    address: SnapshotAddress | undefined,
+  ): Promise<NewSnapshotResponse> {
     this.requests++;
     return this.options.target.newSnapshot(
-      { ...meta, name: address?.name ?? meta.name, tag: address?.tag ?? meta.tag, fileHashes: toFileHashes(this.files) },
+      {
+        ...meta,
+        name: address?.name ?? meta.name,
+        tag: address?.tag ?? meta.tag,
+        fileHashes: toFileHashes(this.files),
+      },
       this.options.signal,
     );
   }
@@ -175,7 +206,12 @@ class PushSession {
       this.uploadedBytes += f.size;
       progress.files++;
       progress.bytes += f.size;
-      this.emit({ type: 'upload', ...progress, totalFiles: toSend.length, totalBytes: missingBytes });
+      this.emit({
+        type: 'upload',
+        ...progress,
+        totalFiles: toSend.length,
+        totalBytes: missingBytes,
+      });
     };
 
     if (missingBytes <= this.singleMax) {
@@ -225,7 +261,12 @@ class PushSession {
   }
 
   private metaFor(address: SnapshotAddress): NewSnapshotParams {
-    return { ...snapshotParams(this.options), name: address.name, tag: address.tag, fileHashes: toFileHashes(this.files) };
+    return {
+      ...snapshotParams(this.options),
+      name: address.name,
+      tag: address.tag,
+      fileHashes: toFileHashes(this.files),
+    };
   }
 
   /** Re-reads files that changed since the scan; the next round declares their new content. */
@@ -239,16 +280,28 @@ class PushSession {
       }
       const fresh = restat(f);
       if (!fresh) {
-        this.emit({ type: 'warning', message: `skipping ${f.path}: it was removed during the push`, path: f.abs });
+        this.emit({
+          type: 'warning',
+          message: `skipping ${f.path}: it was removed during the push`,
+          path: f.abs,
+        });
         continue;
       }
       const digest = sha1File(fresh.abs);
-      next.push({ ...fresh, size: digest.size, sha1: digest.sha1, permissions: permissionsOf(fresh.mode) });
+      next.push({
+        ...fresh,
+        size: digest.size,
+        sha1: digest.sha1,
+        permissions: permissionsOf(fresh.mode),
+      });
     }
     this.files = next;
   }
 
-  private summary(snapshot: Pick<SnapshotMeta, 'name' | 'tag' | 'frozen'> & Partial<SnapshotMeta>, dryRun = false): PushSummary {
+  private summary(
+    snapshot: Pick<SnapshotMeta, 'name' | 'tag' | 'frozen'> & Partial<SnapshotMeta>,
+    dryRun = false,
+  ): PushSummary {
     const m = this.manifest;
     const bytes = this.files.reduce((s, f) => s + f.size, 0);
     let uploadedHashBytes = 0;

@@ -26,7 +26,11 @@ export interface PushTarget {
   /** Human description for messages, e.g. "local store /home/me/.local/share/snapup". */
   readonly description: string;
   newSnapshot(params: NewSnapshotParams, signal?: AbortSignal): Promise<NewSnapshotResponse>;
-  upload(address: SnapshotAddress, file: OutgoingFile, signal?: AbortSignal): Promise<UploadResponse>;
+  upload(
+    address: SnapshotAddress,
+    file: OutgoingFile,
+    signal?: AbortSignal,
+  ): Promise<UploadResponse>;
   /** A4: the given files inline plus `meta.fileHashes`; frozen when nothing is missing. */
   single(
     meta: NewSnapshotParams,
@@ -40,9 +44,17 @@ export interface PushTarget {
 
 export interface PullSource {
   readonly description: string;
-  get(address: SnapshotAddress, signal?: AbortSignal): Promise<{ snapshot: SnapshotMeta; fileHashes: FileHashes }>;
+  get(
+    address: SnapshotAddress,
+    signal?: AbortSignal,
+  ): Promise<{ snapshot: SnapshotMeta; fileHashes: FileHashes }>;
   /** A file's bytes, verified against `sha1` before the last chunk is yielded. */
-  read(address: SnapshotAddress, path: string, sha1: string, signal?: AbortSignal): AsyncIterable<Buffer>;
+  read(
+    address: SnapshotAddress,
+    path: string,
+    sha1: string,
+    signal?: AbortSignal,
+  ): AsyncIterable<Buffer>;
   /** Records that the snapshot was restored (its "execution"). */
   execute(address: SnapshotAddress, signal?: AbortSignal): Promise<SnapshotMeta>;
 }

@@ -38,7 +38,10 @@ function workerFile(): string {
   return fileURLToPath(new URL('../../dist/workers/hash.js', import.meta.url));
 }
 
-export async function hashFiles(jobs: readonly HashJob[], options: HashOptions = {}): Promise<HashResult[]> {
+export async function hashFiles(
+  jobs: readonly HashJob[],
+  options: HashOptions = {},
+): Promise<HashResult[]> {
   throwIfAborted(options.signal);
   const totalBytes = jobs.reduce((sum, j) => sum + j.size, 0);
   if (jobs.length === 0) return [];

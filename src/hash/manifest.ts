@@ -4,8 +4,8 @@
  */
 import { statSync } from 'node:fs';
 import envPaths from 'env-paths';
-import { fsError, SnapupError } from '../errors.js';
 import type { EventSink, StageClock } from '../engine/events.js';
+import { fsError, SnapupError } from '../errors.js';
 import { comparePaths, manifestDigest } from '../protocol/manifest.js';
 import type { FileHashes, Permissions } from '../protocol/types.js';
 import { checkRoot, type ScannedFile, walk } from '../scan/walk.js';
@@ -75,10 +75,8 @@ export async function buildManifest(
   const cache = cacheDir === false ? undefined : await HashCache.load(cacheDir, rootReal, startNs);
   const files: ManifestFile[] = [];
   const misses: ScannedFile[] = [];
-  let bytes = 0;
   let cachedBytes = 0;
   for (const f of scanned) {
-    bytes += f.size;
     const sha1 = cache?.lookup(f);
     if (sha1 === undefined) misses.push(f);
     else {
@@ -95,7 +93,13 @@ export async function buildManifest(
       signal: options.signal,
       threads: options.threads,
       onProgress: (n, b) =>
-        emit({ type: 'hash', files: n, bytes: b, totalFiles: misses.length, totalBytes: missBytes }),
+        emit({
+          type: 'hash',
+          files: n,
+          bytes: b,
+          totalFiles: misses.length,
+          totalBytes: missBytes,
+        }),
     });
     misses.forEach((f, i) => {
       const digest = settle(f, results[i] as HashResult, emit);
@@ -103,7 +107,11 @@ export async function buildManifest(
         skipped++;
         return;
       }
-      files.push({ ...digest.file, sha1: digest.sha1, permissions: permissionsOf(digest.file.mode) });
+      files.push({
+        ...digest.file,
+        sha1: digest.sha1,
+        permissions: permissionsOf(digest.file.mode),
+      });
       hashedBytes += digest.file.size;
     });
   });
@@ -112,7 +120,11 @@ export async function buildManifest(
   if (cache) {
     for (const f of files) cache.set(f, f.sha1);
     await cache.save().catch((err: unknown) =>
-      emit({ type: 'warning', message: `could not save the hash cache: ${String(err)}`, path: cache.file }),
+      emit({
+        type: 'warning',
+        message: `could not save the hash cache: ${String(err)}`,
+        path: cache.file,
+      }),
     );
   }
   return {
@@ -143,7 +155,11 @@ function settle(
   for (let attempt = 0; attempt < 3; attempt++) {
     if ('error' in current) {
       if (current.code === 'ENOENT') {
-        emit({ type: 'warning', message: `skipping ${f.path}: it was removed during the scan`, path: f.abs });
+        emit({
+          type: 'warning',
+          message: `skipping ${f.path}: it was removed during the scan`,
+          path: f.abs,
+        });
         return undefined;
       }
       throw fsError(Object.assign(new Error(current.error), { code: current.code }), f.abs, 'read');
@@ -159,9 +175,13 @@ function settle(
       current = { error: e.message, code: e.code };
     }
   }
-  throw new SnapupError('FILE_CHANGED', `${f.abs}: file keeps changing while it is read; push again when it is stable`, {
-    path: f.abs,
-  });
+  throw new SnapupError(
+    'FILE_CHANGED',
+    `${f.abs}: file keeps changing while it is read; push again when it is stable`,
+    {
+      path: f.abs,
+    },
+  );
 }
 
 /** A fresh stat of a scanned file, or undefined when it is gone. */

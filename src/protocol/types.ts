@@ -102,7 +102,11 @@ export interface SnapshotAddress {
  * Parses input with a schema and turns the first problem into a BAD_INPUT error that
  * names the field, e.g. `fileHashes["a/../b"]: path has a ".." segment`.
  */
-export function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
+export function parseOrThrow<S extends z.ZodType>(
+  schema: S,
+  input: unknown,
+  what: string,
+): z.output<S> {
   const result = schema.safeParse(input);
   if (result.success) return result.data;
   const issue = result.error.issues[0];

@@ -7,7 +7,14 @@
  * they cost a few microseconds where the promise round trip costs more; the walk
  * yields to the event loop between folders.
  */
-import { type BigIntStats, type Dirent, lstatSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import {
+  type BigIntStats,
+  type Dirent,
+  lstatSync,
+  readdirSync,
+  realpathSync,
+  statSync,
+} from 'node:fs';
 import { join, sep } from 'node:path';
 import { fsError, SnapupError, throwIfAborted } from '../errors.js';
 import { checkSnapshotPath } from '../protocol/paths.js';
@@ -116,7 +123,14 @@ export async function walk(root: string, options: WalkOptions = {}): Promise<Sca
       }
       seen.set(path, abs);
       const size = Number(stat.size);
-      files.push({ path, abs, size, mtimeNs: stat.mtimeNs, ino: stat.ino, mode: Number(stat.mode) });
+      files.push({
+        path,
+        abs,
+        size,
+        mtimeNs: stat.mtimeNs,
+        ino: stat.ino,
+        mode: Number(stat.mode),
+      });
       bytes += size;
     }
     // Depth-first in name order keeps the walk's memory to one folder's entries per level.

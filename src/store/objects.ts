@@ -171,9 +171,13 @@ export class ObjectStore {
       }
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new SnapupError('CORRUPT_STORE', `${path}: object ${sha1} is missing from the store`, {
-          path,
-        });
+        throw new SnapupError(
+          'CORRUPT_STORE',
+          `${path}: object ${sha1} is missing from the store`,
+          {
+            path,
+          },
+        );
       }
       throw fsError(err, path, 'read');
     }

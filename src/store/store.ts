@@ -144,7 +144,7 @@ export class Store {
     if (tag === undefined) {
       // B.9: `default` unless that address is taken by a frozen snapshot.
       const current = this.live(await this.records.read(caller, name, 'default'), now);
-      if (!current || !current.frozen) tag = 'default';
+      if (!current?.frozen) tag = 'default';
       else if (declared && current.digest === digest) {
         return { snapshot: recordToMeta(current), notFound: [] };
       } else tag = generatedTag(new Date(now));
@@ -254,10 +254,16 @@ export class Store {
     address: SnapshotAddress,
   ): Promise<{ snapshot: SnapshotMeta; fileHashes: FileHashes }> {
     const record = await this.resolve(caller, address, 'read');
-    return { snapshot: recordToMeta(record), fileHashes: await this.records.readManifest(record.digest) };
+    return {
+      snapshot: recordToMeta(record),
+      fileHashes: await this.records.readManifest(record.digest),
+    };
   }
 
-  async list(caller: string, filter: { owner?: string; name?: string } = {}): Promise<SnapshotMeta[]> {
+  async list(
+    caller: string,
+    filter: { owner?: string; name?: string } = {},
+  ): Promise<SnapshotMeta[]> {
     const now = this.now();
     const out: SnapshotMeta[] = [];
     for await (const record of this.records.all()) {
@@ -292,7 +298,11 @@ export class Store {
       record = await this.resolve(caller, address, 'write');
       if (record.frozen) throw frozenError(record);
       manifest = await this.records.readManifest(record.digest);
-      manifest[path] = { sha1: stored.sha1, permissions: { ro: false, exe: false }, size: stored.size };
+      manifest[path] = {
+        sha1: stored.sha1,
+        permissions: { ro: false, exe: false },
+        size: stored.size,
+      };
       const digest = await this.records.writeManifest(manifest, false);
       await this.records.write(
         {
@@ -494,6 +504,9 @@ function frozenError(record: SnapshotRecord): SnapupError {
 
 /** A sortable, unique-enough tag: 20261124T085501Z-3f9a. */
 function generatedTag(at: Date): string {
-  const stamp = at.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const stamp = at
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
   return `${stamp}-${randomBytes(2).toString('hex')}`;
 }

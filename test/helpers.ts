@@ -1,0 +1,134 @@
+/** Test helpers: temp folders, trees on disk, and running the built CLI. */
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll } from 'vitest';
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const CLI = join(ROOT, 'bin', 'snapup.js');
+
+const made: string[] = [];
+afterAll(() => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
+
+export function tempDir(prefix = 'snapup-test-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  made.push(dir);
+  return dir;
+}
+
+export interface TreeFile {
+  content: string | Buffer;
+  mode?: number;
+}
+
+/**
+ * Writes files (path → content or {content, mode}) under `root`, dated a minute back so
+ * that the hash cache does not treat them as racy (see src/hash/cache.ts).
+ */
+export function writeTree(root: string, files: Record<string, string | Buffer | TreeFile>): void {
+  const past = new Date(Date.now() - 60_000);
+  for (const [path, spec] of Object.entries(files)) {
+    const abs = join(root, ...path.split('/'));
+    mkdirSync(dirname(abs), { recursive: true });
+    const f = typeof spec === 'string' || Buffer.isBuffer(spec) ? { content: spec } : spec;
+    writeFileSync(abs, f.content);
+    if (f.mode !== undefined) chmodSync(abs, f.mode);
+    utimesSync(abs, past, past);
+  }
+}
+
+/** Every regular file under `root`: relative path → { sha1, mode }. */
+export function readTree(
+  root: string,
+): Record<string, { sha1: string; mode: number; size: number }> {
+  const out: Record<string, { sha1: string; mode: number; size: number }> = {};
+  const visit = (dir: string, rel: string) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const abs = join(dir, e.name);
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) visit(abs, r);
+      else if (e.isFile()) {
+        const bytes = readFileSync(abs);
+        out[r] = { sha1: sha1(bytes), mode: statSync(abs).mode & 0o777, size: bytes.length };
+      }
+    }
+  };
+  visit(root, '');
+  return out;
+}
+
+export function sha1(data: string | Buffer): string {
+  return createHash('sha1').update(data).digest('hex');
+}
+
+/** Deterministic pseudo-random bytes. */
+export function bytes(seed: number, length: number): Buffer {
+  const out = Buffer.alloc(length);
+  let x = seed * 2654435761 + 1;
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CliOptions {
+  env?: Record<string, string>;
+  /** Prefix the command, e.g. ['unshare', '-rm', ...]. */
+  wrap?: string[];
+  uid?: number;
+  gid?: number;
+}
+
+/** Runs the built CLI with an isolated cache dir unless the caller sets one. */
+export function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
+  const argv = [...(options.wrap ?? []), process.execPath, CLI, ...args];
+  return new Promise((resolve, reject) => {
+    const child = spawn(argv[0] as string, argv.slice(1), {
+      env: { ...process.env, NO_COLOR: '1', ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      uid: options.uid,
+      gid: options.gid,
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
+/** Object files in a store, to count what was stored. */
+export function storedObjects(store: string): string[] {
+  const dir = join(store, 'objects');
+  return readdirSync(dir).flatMap((shard) => readdirSync(join(dir, shard)));
+}
