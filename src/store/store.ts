@@ -14,13 +14,14 @@ import type {
   AccessLevel,
   FileHashes,
   NewSnapshotParams,
+  NewSnapshotRequest,
   NewSnapshotResponse,
   Permissions,
   SnapshotAddress,
   SnapshotMeta,
   UploadResponse,
 } from '../protocol/types.js';
-import { formatAddress } from '../protocol/types.js';
+import { formatAddress, newSnapshotRequestSchema, parseOrThrow } from '../protocol/types.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { withLock } from './lock.js';
 import { ObjectStore } from './objects.js';
@@ -121,7 +122,9 @@ export class Store {
 
   // ---------------------------------------------------------------- A1 newSnapshot
 
-  async newSnapshot(caller: string, params: NewSnapshotParams): Promise<NewSnapshotResponse> {
+  /** A1. The request is validated here, so every caller (CLI, library, server) is checked alike. */
+  async newSnapshot(caller: string, request: NewSnapshotRequest): Promise<NewSnapshotResponse> {
+    const params = parseOrThrow(newSnapshotRequestSchema, request, 'newSnapshot');
     return this.lock(() => this.newSnapshotLocked(caller, params));
   }
 
@@ -375,10 +378,11 @@ export class Store {
    */
   async single(
     caller: string,
-    meta: NewSnapshotParams,
+    request: NewSnapshotRequest,
     files: Record<string, SingleFile>,
     signal?: AbortSignal,
   ): Promise<NewSnapshotResponse> {
+    const meta = parseOrThrow(newSnapshotRequestSchema, request, 'meta');
     return this.lock(async () => {
       const fileHashes: FileHashes = { ...(meta.fileHashes ?? {}) };
       for (const [path, file] of Object.entries(files)) {

@@ -1,0 +1,240 @@
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { Store } from '../src/store/store.js';
+import { sha1, tempDir } from './helpers.js';
+
+const perms = { ro: false, exe: false };
+const A = 'alpha\n';
+const B = 'beta\n';
+const manifest = {
+  'a.txt': { sha1: sha1(A), permissions: perms, size: 6 },
+  'b/b.txt': { sha1: sha1(B), permissions: perms, size: 5 },
+};
+
+async function newStore(now?: () => number) {
+  return Store.open(join(tempDir(), 'store'), now ? { now } : {});
+}
+
+async function fullSnapshot(store: Store, user: string, name: string, tag: string, extra = {}) {
+  const r = await store.newSnapshot(user, { name, tag, fileHashes: manifest, ...extra });
+  await store.upload(user, r.snapshot, 'a.txt', { bytes: Buffer.from(A) });
+  await store.upload(user, r.snapshot, 'b/b.txt', { bytes: Buffer.from(B) });
+  return store.freeze(user, r.snapshot);
+}
+
+describe('the store behaves like a CB server', () => {
+  it('lists declared hashes it lacks, then freezes once content arrived', async () => {
+    const store = await newStore();
+    const r = await store.newSnapshot('ann', { name: 'app', tag: 'v1', fileHashes: manifest });
+    expect(r.notFound.sort()).toEqual([sha1(A), sha1(B)].sort());
+    expect(r.snapshot).toMatchObject({
+      name: 'app',
+      tag: 'v1',
+      owner: 'ann',
+      frozen: false,
+      expiresAt: null,
+    });
+    await expect(store.freeze('ann', r.snapshot)).rejects.toMatchObject({
+      code: 'MISSING_CONTENT',
+      status: 409,
+    });
+    const up = await store.upload('ann', r.snapshot, 'a.txt', { bytes: Buffer.from(A) });
+    expect(up).toEqual({ path: 'a.txt', sha1: sha1(A), size: 6 });
+    await expect(store.freeze('ann', r.snapshot)).rejects.toMatchObject({
+      data: { missing: ['b/b.txt'] },
+    });
+    await store.upload('ann', r.snapshot, 'b/b.txt', { bytes: Buffer.from(B) });
+    expect((await store.freeze('ann', r.snapshot)).frozen).toBe(true);
+    // Freezing again is a no-op.
+    expect((await store.freeze('ann', r.snapshot)).frozen).toBe(true);
+  });
+
+  it('rejects content that does not match the declared hash (422) and stores nothing', async () => {
+    const store = await newStore();
+    const r = await store.newSnapshot('ann', { name: 'app', fileHashes: manifest });
+    await expect(
+      store.upload('ann', r.snapshot, 'a.txt', { bytes: Buffer.from('evil') }),
+    ).rejects.toMatchObject({
+      code: 'HASH_MISMATCH',
+      status: 422,
+    });
+    expect(await store.objects.has(sha1('evil'))).toBe(false);
+  });
+
+  it('records an undeclared upload with the hash of what arrived', async () => {
+    const store = await newStore();
+    const r = await store.newSnapshot('ann', { name: 'app', fileHashes: {} });
+    await store.upload('ann', r.snapshot, 'new/file.txt', { bytes: Buffer.from('hi') });
+    const got = await store.get('ann', r.snapshot);
+    expect(got.fileHashes['new/file.txt']?.sha1).toBe(sha1('hi'));
+  });
+
+  it('answers an identical manifest with the frozen snapshot (B.1) and refuses a changed one (B.10)', async () => {
+    const store = await newStore();
+    await fullSnapshot(store, 'ann', 'app', 'v1');
+    const anon = await store.newSnapshot('ann', { fileHashes: manifest });
+    expect(anon).toMatchObject({
+      snapshot: { name: 'app', tag: 'v1', frozen: true },
+      notFound: [],
+    });
+    const same = await store.newSnapshot('ann', { name: 'app', tag: 'v1', fileHashes: manifest });
+    expect(same.snapshot.frozen).toBe(true);
+    const other = { ...manifest, 'c.txt': { sha1: sha1('c'), permissions: perms } };
+    await expect(
+      store.newSnapshot('ann', { name: 'app', tag: 'v1', fileHashes: other }),
+    ).rejects.toMatchObject({
+      code: 'FROZEN',
+      status: 409,
+    });
+    // Another tag with other paths is never matched to the frozen one.
+    const fresh = await store.newSnapshot('ann', { name: 'app', tag: 'v2', fileHashes: other });
+    expect(fresh.snapshot.frozen).toBe(false);
+    expect(fresh.notFound).toEqual([sha1('c')]);
+  });
+
+  it('generates names and tags (B.9): default tag unless it is frozen', async () => {
+    const store = await newStore();
+    const anon = await store.newSnapshot('ann', {});
+    expect(anon.snapshot.name).toMatch(/^snapshot-[0-9a-f]{8}$/);
+    expect(anon.snapshot.tag).toBe('default');
+    await fullSnapshot(store, 'ann', 'site', 'default');
+    const next = await store.newSnapshot('ann', {
+      name: 'site',
+      fileHashes: { 'x.txt': { sha1: sha1('x'), permissions: perms } },
+    });
+    expect(next.snapshot.tag).toMatch(/^\d{8}T\d{6}Z-[0-9a-f]{4}$/);
+  });
+
+  it('resumes an unfrozen snapshot keeping the content that arrived (B.10)', async () => {
+    const store = await newStore();
+    const r = await store.newSnapshot('ann', { name: 'app', tag: 'v1', fileHashes: manifest });
+    await store.upload('ann', r.snapshot, 'a.txt', { bytes: Buffer.from(A) });
+    const again = await store.newSnapshot('ann', { name: 'app', tag: 'v1', fileHashes: manifest });
+    expect(again.notFound).toEqual([sha1(B)]);
+  });
+
+  it('refuses uploads to a frozen snapshot (409)', async () => {
+    const store = await newStore();
+    const meta = await fullSnapshot(store, 'ann', 'app', 'v1');
+    await expect(
+      store.upload('ann', meta, 'a.txt', { bytes: Buffer.from(A) }),
+    ).rejects.toMatchObject({ code: 'FROZEN' });
+  });
+
+  it('rejects bad paths (B.6) with 400', async () => {
+    const store = await newStore();
+    const r = await store.newSnapshot('ann', { name: 'app', fileHashes: {} });
+    for (const bad of [
+      '../x',
+      '/abs',
+      'a\\b',
+      'a/./b',
+      'a//b',
+      'nul\0',
+      'x'.repeat(5000),
+      'cafe\u0301',
+    ]) {
+      await expect(
+        store.upload('ann', r.snapshot, bad, { bytes: Buffer.from('x') }),
+      ).rejects.toMatchObject({ status: 400 });
+    }
+  });
+
+  it('enforces access levels per user (B.8)', async () => {
+    const store = await newStore();
+    await fullSnapshot(store, 'ann', 'hidden', 'v1');
+    await fullSnapshot(store, 'ann', 'shared', 'v1', {
+      accessLevel: 'Visible',
+      accessPerUser: { bob: 'ReadWrite', eve: 'Invisible' },
+    });
+    await fullSnapshot(store, 'ann', 'open', 'v1', { accessLevel: 'Visisble' });
+    const addr = (name: string) => ({ owner: 'ann', name, tag: 'v1' });
+    await expect(store.get('bob', addr('hidden'))).rejects.toMatchObject({ status: 404 });
+    expect((await store.get('carl', addr('open'))).snapshot.accessLevel).toBe('Visible');
+    await expect(store.remove('carl', addr('open'))).rejects.toMatchObject({ status: 403 });
+    await expect(store.get('eve', addr('shared'))).rejects.toMatchObject({ status: 404 });
+    expect((await store.list('carl')).map((s) => s.name).sort()).toEqual(['open', 'shared']);
+    await store.remove('bob', addr('shared'));
+    await expect(store.get('ann', { name: 'shared', tag: 'v1' })).rejects.toMatchObject({
+      status: 404,
+    });
+  });
+
+  it('expires snapshots: gone from listings (410 on access) and removed by gc', async () => {
+    let now = Date.parse('2026-01-01T00:00:00Z');
+    const store = await newStore(() => now);
+    await fullSnapshot(store, 'ann', 'tmp', 'v1', { expirationTimeSec: 60 });
+    expect((await store.list('ann')).length).toBe(1);
+    now += 61_000;
+    expect(await store.list('ann')).toEqual([]);
+    await expect(store.get('ann', { name: 'tmp', tag: 'v1' })).rejects.toMatchObject({
+      status: 410,
+    });
+    const report = await store.gc();
+    expect(report).toMatchObject({ removedSnapshots: 1, removedObjects: 2 });
+    await expect(store.get('ann', { name: 'tmp', tag: 'v1' })).rejects.toMatchObject({
+      status: 404,
+    });
+  });
+
+  it('removes a removeAfterExecute snapshot after its execution (410)', async () => {
+    const store = await newStore();
+    await fullSnapshot(store, 'ann', 'once', 'v1', { removeAfterExecute: true });
+    await store.execute('ann', { name: 'once', tag: 'v1' });
+    await expect(store.get('ann', { name: 'once', tag: 'v1' })).rejects.toMatchObject({
+      code: 'GONE',
+      status: 410,
+    });
+  });
+
+  it('gc reclaims unreferenced content but keeps what a recent unfrozen snapshot declared (B.11)', async () => {
+    let now = Date.now();
+    const store = await newStore(() => now);
+    await fullSnapshot(store, 'ann', 'keep', 'v1');
+    const r = await store.newSnapshot('ann', {
+      name: 'wip',
+      fileHashes: { 'w.txt': { sha1: sha1('wip'), permissions: perms } },
+    });
+    await store.upload('ann', r.snapshot, 'w.txt', { bytes: Buffer.from('wip') });
+    const drop = await store.newSnapshot('ann', {
+      name: 'drop',
+      fileHashes: { 'd.txt': { sha1: sha1('drop'), permissions: perms } },
+    });
+    await store.upload('ann', drop.snapshot, 'd.txt', { bytes: Buffer.from('drop') });
+    await store.freeze('ann', drop.snapshot);
+    await store.remove('ann', drop.snapshot);
+    const report = await store.gc();
+    expect(report.removedObjects).toBe(1);
+    expect(await store.objects.has(sha1('drop'))).toBe(false);
+    expect(await store.objects.has(sha1('wip'))).toBe(true);
+    expect(await store.objects.has(sha1(A))).toBe(true);
+    now += 2 * 60 * 60 * 1000;
+    await store.gc();
+    expect(await store.objects.has(sha1('wip'))).toBe(false);
+    expect(await store.objects.has(sha1(A))).toBe(true);
+  });
+
+  it('A4: stores inline files and freezes when nothing is missing', async () => {
+    const store = await newStore();
+    const r = await store.single(
+      'ann',
+      { name: 'one', tag: 'shot' },
+      { 'a.txt': { content: { bytes: Buffer.from(A) }, permissions: { ro: true, exe: true } } },
+    );
+    expect(r).toMatchObject({ snapshot: { frozen: true }, notFound: [] });
+    const partial = await store.single(
+      'ann',
+      { name: 'two', fileHashes: manifest },
+      { 'a.txt': { content: { bytes: Buffer.from(A) }, permissions: perms } },
+    );
+    expect(partial.snapshot.frozen).toBe(false);
+    expect(partial.notFound).toEqual([sha1(B)]);
+  });
+
+  it('refuses to open a non-empty folder that is not a store', async () => {
+    const dir = tempDir();
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(join(dir, 'precious.txt'), 'x');
+    await expect(Store.open(dir)).rejects.toThrow(/not empty and is not a snapup store/);
+  });
+});
