@@ -5,12 +5,12 @@
  */
 import { promises as fsp } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import pLimit from 'p-limit';
-import { fsError, SnapupError, throwIfAborted } from '../errors.js';
+import { fsError, SnapupError } from '../errors.js';
 import { comparePaths } from '../protocol/manifest.js';
 import { checkSnapshotPath } from '../protocol/paths.js';
 import type { Permissions, SnapshotAddress } from '../protocol/types.js';
 import { tempName } from '../util/atomic.js';
+import { runAll } from '../util/run-all.js';
 import { type EventSink, type PullSummary, StageClock } from './events.js';
 import type { PullSource } from './target.js';
 
@@ -53,27 +53,25 @@ export async function pull(options: PullOptions): Promise<PullSummary> {
   const totalBytes = paths.reduce((s, p) => s + (fileHashes[p]?.size ?? 0), 0);
   const progress = { files: 0, bytes: 0 };
   const madeDirs = new Set<string>([dest]);
-  const limit = pLimit(Math.max(1, options.concurrency ?? 8));
-
   await clock.run('download', () =>
-    Promise.all(
-      paths.map((path) =>
-        limit(async () => {
-          throwIfAborted(signal);
-          const entry = fileHashes[path];
-          if (!entry) return;
-          const target = join(dest, ...path.split('/'));
-          await ensureDir(dirname(target), madeDirs);
-          const size = await writeVerified(
-            target,
-            source.read(address, path, entry.sha1, signal),
-            entry.permissions,
-          );
-          progress.files++;
-          progress.bytes += size;
-          emit({ type: 'download', ...progress, totalFiles: paths.length, totalBytes });
-        }),
-      ),
+    runAll(
+      paths,
+      options.concurrency ?? 8,
+      async (path, taskSignal) => {
+        const entry = fileHashes[path];
+        if (!entry) return;
+        const target = join(dest, ...path.split('/'));
+        await ensureDir(dirname(target), madeDirs);
+        const size = await writeVerified(
+          target,
+          source.read(address, path, entry.sha1, taskSignal),
+          entry.permissions,
+        );
+        progress.files++;
+        progress.bytes += size;
+        emit({ type: 'download', ...progress, totalFiles: paths.length, totalBytes });
+      },
+      signal,
     ),
   );
   const executed = await source.execute(address, signal);

@@ -2,7 +2,6 @@
  * The push pipeline: manifest → negotiate (newSnapshot → notFound) → upload only what is
  * missing, once per hash, in one A4 request or many A2 requests → freeze.
  */
-import pLimit from 'p-limit';
 import { isSnapupError, SnapupError, throwIfAborted } from '../errors.js';
 import {
   buildManifest,
@@ -23,6 +22,7 @@ import type {
   SnapshotMeta,
 } from '../protocol/types.js';
 import { checkName } from '../protocol/types.js';
+import { runAll } from '../util/run-all.js';
 import { type EventSink, type PushSummary, StageClock, type UploadMode } from './events.js';
 import type { OutgoingFile, PushTarget } from './target.js';
 
@@ -92,7 +92,7 @@ class PushSession {
   private requests = 0;
   private mode: UploadMode = 'none';
   private readonly singleMax: number;
-  private readonly limit: ReturnType<typeof pLimit>;
+  private readonly concurrency: number;
 
   constructor(
     private readonly options: PushOptions,
@@ -102,7 +102,7 @@ class PushSession {
   ) {
     this.files = manifest.files;
     this.singleMax = options.singleMax ?? DEFAULT_SINGLE_MAX;
-    this.limit = pLimit(Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY));
+    this.concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
   }
 
   async run(meta: NewSnapshotParams): Promise<PushSummary> {
@@ -238,24 +238,24 @@ class PushSession {
       }
     }
     this.mode = 'multi';
-    await Promise.all(
-      toSend.map((f) =>
-        this.limit(async () => {
-          throwIfAborted(signal);
-          if (!unchangedSinceScan(f)) {
-            changed.push(f);
-            return;
-          }
-          try {
-            this.requests++;
-            await target.upload(address, outgoing(f), signal);
-            sent(f);
-          } catch (err) {
-            if (isSnapupError(err) && err.code === 'HASH_MISMATCH') changed.push(f);
-            else throw err;
-          }
-        }),
-      ),
+    await runAll(
+      toSend,
+      this.concurrency,
+      async (f, taskSignal) => {
+        if (!unchangedSinceScan(f)) {
+          changed.push(f);
+          return;
+        }
+        try {
+          this.requests++;
+          await target.upload(address, outgoing(f), taskSignal);
+          sent(f);
+        } catch (err) {
+          if (isSnapupError(err) && err.code === 'HASH_MISMATCH') changed.push(f);
+          else throw err;
+        }
+      },
+      signal,
     );
     return { changed };
   }

@@ -1,0 +1,157 @@
+import { readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { HashCache } from '../src/hash/cache.js';
+import type { OutgoingFile, PushTarget } from '../src/index.js';
+import { openStore, pull, push } from '../src/index.js';
+import { bytes, sha1, tempDir, writeTree } from './helpers.js';
+
+/** A target that runs `before` ahead of the first upload of each file. */
+function intercept(target: PushTarget, before: (f: OutgoingFile) => void): PushTarget {
+  const seen = new Set<string>();
+  const once = (f: OutgoingFile) => {
+    if (!seen.has(f.path)) {
+      seen.add(f.path);
+      before(f);
+    }
+  };
+  return {
+    description: target.description,
+    newSnapshot: (p, s) => target.newSnapshot(p, s),
+    upload: (a, f, s) => {
+      once(f);
+      return target.upload(a, f, s);
+    },
+    single: (m, files, s) => {
+      for (const f of files) once(f);
+      return target.single(m, files, s);
+    },
+    freeze: (a, s) => target.freeze(a, s),
+    lacks: (h, s) => target.lacks(h, s),
+  };
+}
+
+describe('integrity', () => {
+  for (const singleMax of [0, 1 << 30]) {
+    const mode = singleMax === 0 ? 'multi' : 'single';
+    it(`never stores a file under a stale hash when it changes during the push (${mode})`, async () => {
+      const src = tempDir();
+      writeTree(src, { 'a.txt': 'original', 'b.txt': 'stable' });
+      const store = await openStore(join(tempDir(), 'store'));
+      const when = new Date(Date.now() - 60_000);
+      // Same size, same mtime: only the content tells (the store's hash check must catch it).
+      const target = intercept(store, (f) => {
+        if (f.path === 'a.txt') {
+          writeFileSync(f.abs, 'modified');
+          utimesSync(f.abs, when, when);
+        }
+      });
+      utimesSync(join(src, 'a.txt'), when, when);
+      const s = await push({ dir: src, target, name: 'chg', cacheDir: false, singleMax });
+      expect(s.snapshot.frozen).toBe(true);
+      const { fileHashes } = await store.get({ name: 'chg', tag: 'default' });
+      expect(fileHashes['a.txt']?.sha1).toBe(sha1('modified'));
+      expect(await store.store.objects.has(sha1('original'))).toBe(false);
+      const dest = join(tempDir(), 'out');
+      await pull({ source: store, address: { name: 'chg', tag: 'default' }, dest });
+      expect(readFileSync(join(dest, 'a.txt'), 'utf8')).toBe('modified');
+    });
+  }
+
+  it('re-hashes a file whose size and mtime changed after hashing', async () => {
+    const src = tempDir();
+    writeTree(src, { 'grow.txt': 'v1', 'other.txt': 'o' });
+    const store = await openStore(join(tempDir(), 'store'));
+    const target = intercept(store, (f) => {
+      if (f.path === 'grow.txt') writeFileSync(f.abs, 'version two');
+    });
+    await push({ dir: src, target, name: 'g', cacheDir: false, singleMax: 0 });
+    const { fileHashes } = await store.get({ name: 'g', tag: 'default' });
+    expect(fileHashes['grow.txt']).toMatchObject({ sha1: sha1('version two'), size: 11 });
+  });
+
+  it('fails with the file named when it keeps changing', async () => {
+    const src = tempDir();
+    writeTree(src, { 'busy.log': 'start' });
+    const store = await openStore(join(tempDir(), 'store'));
+    let n = 0;
+    const target: PushTarget = {
+      ...intercept(store, () => {}),
+      upload: (a, f, s) => {
+        writeFileSync(f.abs, `change ${n++}`);
+        return store.upload(a, f, s);
+      },
+    };
+    await expect(
+      push({ dir: src, target, name: 'busy', cacheDir: false, singleMax: 0 }),
+    ).rejects.toMatchObject({
+      code: 'FILE_CHANGED',
+      message: expect.stringContaining('busy.log'),
+    });
+  });
+
+  it("re-hashes a racy cache entry (git's racy-clean case)", async () => {
+    const src = tempDir();
+    writeTree(src, { 'old.txt': 'old file', 'racy.txt': 'AAAA' });
+    // racy.txt is stamped after the scan starts: its cache entry must not be trusted.
+    const stamp = new Date(Math.floor(Date.now() / 1000) * 1000 + 5000);
+    utimesSync(join(src, 'racy.txt'), stamp, stamp);
+    const store = await openStore(join(tempDir(), 'store'));
+    const cacheDir = tempDir();
+    await push({ dir: src, target: store, name: 'r', tag: 'v1', cacheDir });
+    // Same size, same mtime, same inode: the stat cannot tell.
+    writeFileSync(join(src, 'racy.txt'), 'BBBB');
+    utimesSync(join(src, 'racy.txt'), stamp, stamp);
+    const s = await push({ dir: src, target: store, name: 'r', tag: 'v2', cacheDir });
+    expect(s.cachedFiles).toBe(1);
+    expect(s.hashedFiles).toBe(1);
+    const { fileHashes } = await store.get({ name: 'r', tag: 'v2' });
+    expect(fileHashes['racy.txt']?.sha1).toBe(sha1('BBBB'));
+  });
+
+  it('ignores a corrupt or foreign hash cache and rebuilds it', async () => {
+    const src = tempDir();
+    writeTree(src, { 'a.txt': 'a', 'b.txt': 'b' });
+    const store = await openStore(join(tempDir(), 'store'));
+    const cacheDir = tempDir();
+    await push({ dir: src, target: store, name: 'c', cacheDir });
+    const { realpathSync } = await import('node:fs');
+    const file = HashCache.fileFor(cacheDir, realpathSync(src));
+    writeFileSync(file, '{"format":"snapup-hash-cache","version":1,"root":"/elsewhere"');
+    let s = await push({ dir: src, target: store, name: 'c', cacheDir });
+    expect(s).toMatchObject({ hashedFiles: 2, cachedFiles: 0 });
+    // A well-formed cache of another root (lying hashes) is not trusted either.
+    const body = JSON.parse(readFileSync(file, 'utf8'));
+    body.root = '/some/other/root';
+    for (const e of Object.values(body.entries) as unknown[][]) e[4] = '0'.repeat(40);
+    writeFileSync(file, JSON.stringify(body));
+    s = await push({ dir: src, target: store, name: 'c', cacheDir });
+    expect(s).toMatchObject({ hashedFiles: 2, cachedFiles: 0, uploadedFiles: 0 });
+    s = await push({ dir: src, target: store, name: 'c', cacheDir });
+    expect(s).toMatchObject({ hashedFiles: 0, cachedFiles: 2 });
+  });
+
+  it('detects a corrupt store object on pull and writes no corrupt file', async () => {
+    const src = tempDir();
+    const good = bytes(3, 50_000);
+    writeTree(src, { 'good.bin': good, 'z.txt': 'fine' });
+    const storeDir = join(tempDir(), 'store');
+    const store = await openStore(storeDir);
+    await push({ dir: src, target: store, name: 'c', cacheDir: false });
+    const objectPath = store.store.objects.pathOf(sha1(good));
+    const { chmodSync } = await import('node:fs');
+    chmodSync(objectPath, 0o644);
+    const damaged = Buffer.from(good);
+    damaged[100] = (damaged[100] ?? 0) ^ 0xff;
+    writeFileSync(objectPath, damaged);
+    const dest = join(tempDir(), 'out');
+    await expect(
+      pull({ source: store, address: { name: 'c', tag: 'default' }, dest, concurrency: 1 }),
+    ).rejects.toMatchObject({
+      code: 'CORRUPT_OBJECT',
+      message: expect.stringContaining(objectPath),
+    });
+    expect(readdirSync(dest)).not.toContain('good.bin');
+    expect(readdirSync(dest).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+  });
+});
