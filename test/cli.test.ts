@@ -1,0 +1,247 @@
+import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { bytes, ROOT, readTree, runCli, storedObjects, tempDir, writeTree } from './helpers.js';
+
+function env() {
+  return { SNAPUP_STORE: join(tempDir(), 'store'), XDG_CACHE_HOME: tempDir() };
+}
+
+/** One line on stderr, no stack trace. */
+function expectCleanError(stderr: string, pattern: RegExp) {
+  expect(stderr).toMatch(pattern);
+  expect(stderr.trim().split('\n')).toHaveLength(1);
+  expect(stderr).not.toMatch(/\n\s+at /);
+}
+
+describe('snapup CLI', () => {
+  it('pushes the sample, lists, shows, pulls, removes and collects', async () => {
+    const e = env();
+    const sample = join(ROOT, 'fixtures', 'sample');
+    const push = await runCli(['push', sample, '--name', 'site', '--tag', 'v1', '--json'], {
+      env: e,
+    });
+    expect(push.code).toBe(0);
+    const s = JSON.parse(push.stdout);
+    for (const field of [
+      'files',
+      'bytes',
+      'hashedFiles',
+      'hashedBytes',
+      'cachedFiles',
+      'uploadedFiles',
+      'uploadedBytes',
+      'dedupBytes',
+      'durationMs',
+    ]) {
+      expect(typeof s[field]).toBe('number');
+    }
+    expect(s.mode).toBe('single');
+    expect(s.snapshot).toMatchObject({ name: 'site', tag: 'v1', frozen: true });
+    expect(s.files).toBe(Object.keys(readTree(sample)).length);
+
+    const ls = await runCli(['ls'], { env: e });
+    expect(ls.stdout).toMatch(/site\/v1\s+frozen\s+\d+/);
+    const show = await runCli(['show', 'site/v1', '--json'], { env: e });
+    expect(JSON.parse(show.stdout)).toMatchObject({
+      name: 'site',
+      tag: 'v1',
+      frozen: true,
+      fileCount: s.files,
+    });
+
+    const dest = join(tempDir(), 'out');
+    expect((await runCli(['pull', 'site/v1', dest], { env: e })).code).toBe(0);
+    expect(readTree(dest)).toEqual(readTree(sample));
+
+    expect((await runCli(['rm', 'site/v1'], { env: e })).stdout).toBe('removed site/v1\n');
+    const gc = await runCli(['gc', '--json'], { env: e });
+    expect(JSON.parse(gc.stdout).removedObjects).toBeGreaterThan(0);
+    expect(storedObjects(e.SNAPUP_STORE)).toEqual([]);
+    expect((await runCli(['show', 'site/v1'], { env: e })).code).toBe(3);
+  });
+
+  it('defaults the snapshot to <dir name>/default and prints a human summary', async () => {
+    const e = env();
+    const src = join(tempDir(), 'my project');
+    writeTree(src, { 'a.txt': 'a' });
+    const r = await runCli(['push', src], { env: e });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^pushed my-project\/default\n/);
+    expect(r.stdout).toMatch(/uploaded\s+1 file\(s\)/);
+  });
+
+  it('--dry-run lists what would be uploaded and writes nothing', async () => {
+    const e = env();
+    const src = tempDir();
+    writeTree(src, { 'a.txt': 'a', 'b.txt': 'b' });
+    const r = await runCli(['push', src, '--name', 'dry', '--dry-run'], { env: e });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/would upload a\.txt/);
+    expect(r.stdout).toMatch(/would upload 2 file\(s\)/);
+    expect(storedObjects(e.SNAPUP_STORE)).toEqual([]);
+    expect(readdirSync(join(e.SNAPUP_STORE, 'snapshots'))).toEqual([]);
+  });
+
+  it('manifest prints path, sha1, size and permissions without a store', async () => {
+    const src = tempDir();
+    writeTree(src, {
+      'x.sh': { content: 'run', mode: 0o755 },
+      'r.txt': { content: 'ro', mode: 0o444 },
+    });
+    const r = await runCli(['manifest', src, '--json'], {
+      env: { XDG_CACHE_HOME: tempDir(), SNAPUP_STORE: '/nonexistent/never' },
+    });
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).files).toEqual([
+      {
+        path: 'r.txt',
+        sha1: expect.stringMatching(/^[0-9a-f]{40}$/),
+        size: 2,
+        permissions: { ro: true, exe: false },
+      },
+      {
+        path: 'x.sh',
+        sha1: expect.stringMatching(/^[0-9a-f]{40}$/),
+        size: 3,
+        permissions: { ro: false, exe: true },
+      },
+    ]);
+    expect(existsSync('/nonexistent/never')).toBe(false);
+  });
+
+  it('honours --expire and --remove-after-execute', async () => {
+    const e = env();
+    const src = tempDir();
+    writeTree(src, { 'a.txt': 'a' });
+    await runCli(['push', src, '--name', 'once', '--remove-after-execute', '--expire', '2h'], {
+      env: e,
+    });
+    const show = JSON.parse((await runCli(['show', 'once', '--json'], { env: e })).stdout);
+    const ttl = Date.parse(show.expiresAt) - Date.parse(show.createdAt);
+    // Counted from the request that set it, a few ms after the snapshot was created.
+    expect(ttl).toBeGreaterThanOrEqual(2 * 3600 * 1000);
+    expect(ttl).toBeLessThan(2 * 3600 * 1000 + 5000);
+    expect(show.removeAfterExecute).toBe(true);
+    expect((await runCli(['pull', 'once', join(tempDir(), 'o1')], { env: e })).code).toBe(0);
+    const again = await runCli(['pull', 'once', join(tempDir(), 'o2')], { env: e });
+    expect(again.code).toBe(3);
+    expectCleanError(again.stderr, /once\/default was removed after execution/);
+  });
+
+  it('prints --help for every command', async () => {
+    const top = await runCli(['--help']);
+    expect(top.code).toBe(0);
+    expect(top.stdout).toMatch(/Exit codes:/);
+    for (const cmd of ['push', 'pull', 'ls', 'show', 'manifest', 'rm', 'gc']) {
+      const r = await runCli([cmd, '--help']);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(new RegExp(`Usage: snapup ${cmd}`));
+    }
+  });
+
+  describe('errors: one clear line, a documented exit code, a consistent store', () => {
+    it('a missing directory', async () => {
+      const r = await runCli(['push', '/no/such/dir'], { env: env() });
+      expect(r.code).toBe(3);
+      expectCleanError(r.stderr, /^snapup: \/no\/such\/dir: no such file or directory/);
+    });
+
+    it('a file instead of a directory', async () => {
+      const f = join(tempDir(), 'file.txt');
+      writeFileSync(f, 'x');
+      const r = await runCli(['push', f], { env: env() });
+      expect(r.code).toBe(2);
+      expectCleanError(r.stderr, /file\.txt: not a directory/);
+    });
+
+    it('invalid name, tag, expiry and access values name the field', async () => {
+      const src = tempDir();
+      writeTree(src, { 'a.txt': 'a' });
+      const cases: [string[], RegExp][] = [
+        [['--name', 'bad/name'], /name: "bad\/name" is invalid/],
+        [['--tag', 'sp ace'], /tag: "sp ace" is invalid/],
+        [['--expire', 'soon'], /expire: "soon" is not a duration/],
+        [['--grant', 'bob'], /grant: "bob" is not USER=LEVEL/],
+        [['--concurrency', '0'], /concurrency: "0" must be a whole number/],
+      ];
+      for (const [args, pattern] of cases) {
+        const r = await runCli(['push', src, ...args], { env: env() });
+        expect(r.code).toBe(2);
+        expectCleanError(r.stderr, pattern);
+      }
+      const bad = await runCli(['pull', 'a/b/c', tempDir()], { env: env() });
+      expect(bad.code).toBe(2);
+      expectCleanError(bad.stderr, /snapshot: "a\/b\/c" is not NAME or NAME\/TAG/);
+    });
+
+    it('an unknown option or command is a usage error (exit 2)', async () => {
+      expect((await runCli(['push', '--bogus'])).code).toBe(2);
+      expect((await runCli(['frobnicate'])).code).toBe(2);
+    });
+
+    it('an unreadable file names the file and leaves no snapshot', async () => {
+      const base = tempDir();
+      chmodSync(base, 0o755);
+      const src = join(base, 'src');
+      writeTree(src, { 'ok.txt': 'fine', 'secret.txt': 'hidden' });
+      chmodSync(join(src, 'secret.txt'), 0o000);
+      const store = join(base, 'store');
+      mkdirSync(store, { mode: 0o777 });
+      chmodSync(store, 0o777);
+      // root reads anything: run as nobody there so the permission bits apply.
+      const asUser = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+      const r = await runCli(['push', src, '--name', 'u'], {
+        env: { SNAPUP_STORE: store, XDG_CACHE_HOME: join(base, 'cache') },
+        ...asUser,
+      });
+      expect(r.code).toBe(6);
+      expectCleanError(r.stderr, /secret\.txt: permission denied/);
+      expect(existsSync(join(store, 'snapshots', 'u'))).toBe(false);
+    });
+
+    it('a full disk names the store and leaves it consistent', async () => {
+      const mnt = tempDir();
+      const src = tempDir();
+      writeTree(src, { 'small.txt': 'small', 'big.bin': bytes(1, 3 * 1024 * 1024) });
+      // A 1 MiB tmpfs in a private mount namespace plays the full disk.
+      const script = `mount -t tmpfs -o size=1m tmpfs "$0" && exec "$@"`;
+      const store = join(mnt, 'store');
+      const r = await runCli(['push', src, '--name', 'full', '--single-max', '0'], {
+        env: { SNAPUP_STORE: store, XDG_CACHE_HOME: tempDir() },
+        wrap: ['unshare', '--mount', '--map-root-user', 'sh', '-c', script, mnt],
+      });
+      expect(r.code).toBe(6);
+      expectCleanError(r.stderr, /no space left on device/);
+      expect(r.stderr).toContain(store);
+    });
+
+    it('a corrupt store object fails the pull with the object named (exit 5)', async () => {
+      const e = env();
+      const src = tempDir();
+      writeTree(src, { 'a.txt': 'precious content' });
+      await runCli(['push', src, '--name', 'c'], { env: e });
+      const [obj] = storedObjects(e.SNAPUP_STORE);
+      const path = join(e.SNAPUP_STORE, 'objects', (obj as string).slice(0, 2), obj as string);
+      chmodSync(path, 0o644);
+      writeFileSync(path, 'tampered content');
+      const r = await runCli(['pull', 'c', join(tempDir(), 'out')], { env: e });
+      expect(r.code).toBe(5);
+      expectCleanError(r.stderr, /store object is corrupt/);
+    });
+
+    it('a non-empty pull destination needs --force', async () => {
+      const e = env();
+      const src = tempDir();
+      writeTree(src, { 'a.txt': 'a' });
+      await runCli(['push', src, '--name', 'p'], { env: e });
+      const dest = tempDir();
+      writeFileSync(join(dest, 'mine.txt'), 'keep me');
+      const r = await runCli(['pull', 'p', dest], { env: e });
+      expect(r.code).toBe(2);
+      expectCleanError(r.stderr, /not empty; pull into a new folder or add --force/);
+      expect((await runCli(['pull', 'p', dest, '--force'], { env: e })).code).toBe(0);
+      expect(Object.keys(readTree(dest)).sort()).toEqual(['a.txt', 'mine.txt']);
+    });
+  });
+});

@@ -1,0 +1,127 @@
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { openStore, pull, push } from '../src/index.js';
+import { bytes, CLI, readTree, runCli, storedObjects, tempDir, writeTree } from './helpers.js';
+
+function manyFiles(root: string, count: number, size: number, seed = 0) {
+  const files: Record<string, Buffer> = {};
+  for (let i = 0; i < count; i++) files[`d${i % 7}/f${i}.bin`] = bytes(seed + i + 1, size);
+  writeTree(root, files);
+}
+
+describe('interrupted pushes', () => {
+  it('resumes an aborted push, sending only what is still missing', async () => {
+    const src = tempDir();
+    manyFiles(src, 60, 4000);
+    const store = await openStore(join(tempDir(), 'store'));
+    const controller = new AbortController();
+    let uploads = 0;
+    await expect(
+      push({
+        dir: src,
+        target: store,
+        name: 'r',
+        cacheDir: false,
+        singleMax: 0,
+        concurrency: 2,
+        signal: controller.signal,
+        onEvent: (e) => {
+          if (e.type === 'upload' && ++uploads === 20) controller.abort(new Error('stop'));
+        },
+      }),
+    ).rejects.toMatchObject({ code: 'ABORTED' });
+    const stored = storedObjects(store.store.root).length;
+    expect(stored).toBeGreaterThanOrEqual(20);
+    expect(stored).toBeLessThan(60);
+    expect((await store.list())[0]).toMatchObject({ name: 'r', tag: 'default', frozen: false });
+
+    const again = await push({ dir: src, target: store, name: 'r', cacheDir: false, singleMax: 0 });
+    expect(again.uploadedFiles).toBe(60 - stored);
+    expect(again.snapshot).toMatchObject({ name: 'r', tag: 'default', frozen: true });
+    const dest = join(tempDir(), 'out');
+    await pull({ source: store, address: { name: 'r', tag: 'default' }, dest });
+    expect(readTree(dest)).toEqual(readTree(src));
+  });
+
+  it('resumes after the push process is killed (SIGKILL) and leaves the store consistent', async () => {
+    const src = tempDir();
+    manyFiles(src, 400, 64 * 1024);
+    const store = join(tempDir(), 'store');
+    const env = { ...process.env, SNAPUP_STORE: store, XDG_CACHE_HOME: tempDir() };
+    const child = spawn(
+      process.execPath,
+      [CLI, 'push', src, '--name', 'k', '--single-max', '0', '--concurrency', '1'],
+      {
+        env,
+        stdio: 'ignore',
+      },
+    );
+    // Kill once part of the content arrived.
+    await new Promise<void>((resolve, reject) => {
+      const timer = setInterval(() => {
+        let n = 0;
+        try {
+          n = storedObjects(store).length;
+        } catch {
+          // store not created yet
+        }
+        if (n >= 50) {
+          clearInterval(timer);
+          child.kill('SIGKILL');
+          resolve();
+        }
+      }, 5);
+      child.on('exit', () => {
+        clearInterval(timer);
+        reject(new Error('push finished before it could be killed'));
+      });
+    });
+    await new Promise((r) => child.on('close', r));
+    const before = storedObjects(store).length;
+    expect(before).toBeLessThan(400);
+    // Every published object is complete: its name is its content's hash.
+    const opened = await openStore(store);
+    for (const sha1 of storedObjects(store).slice(0, 40)) {
+      for await (const _ of opened.store.readObject(sha1)) {
+        // reading verifies the hash
+      }
+    }
+    const r = await runCli(['push', src, '--name', 'k', '--single-max', '0', '--json'], { env });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const summary = JSON.parse(r.stdout);
+    expect(summary.uploadedFiles).toBe(400 - before);
+    expect(summary.snapshot).toMatchObject({ name: 'k', tag: 'default', frozen: true });
+    const dest = join(tempDir(), 'out');
+    expect((await runCli(['pull', 'k', dest], { env })).code).toBe(0);
+    expect(readTree(dest)).toEqual(readTree(src));
+  });
+});
+
+describe('concurrent pushes', () => {
+  it('two processes pushing overlapping trees into one store both succeed', async () => {
+    const a = tempDir();
+    const b = tempDir();
+    manyFiles(a, 150, 8000, 0);
+    manyFiles(b, 150, 8000, 75); // half of b's contents are a's
+    const store = join(tempDir(), 'store');
+    const env = { SNAPUP_STORE: store, XDG_CACHE_HOME: tempDir() };
+    const [ra, rb] = await Promise.all([
+      runCli(['push', a, '--name', 'a', '--single-max', '0', '--json'], { env }),
+      runCli(['push', b, '--name', 'b', '--single-max', '0', '--json'], { env }),
+    ]);
+    expect([ra.code, rb.code, ra.stderr, rb.stderr]).toEqual([0, 0, '', '']);
+    expect(storedObjects(store).length).toBe(225);
+    expect(readdirSync(join(store, 'tmp'))).toEqual([]);
+    for (const [name, dir] of [
+      ['a', a],
+      ['b', b],
+    ] as const) {
+      const dest = join(tempDir(), `out-${name}`);
+      expect((await runCli(['pull', name, dest], { env })).code).toBe(0);
+      expect(readTree(dest)).toEqual(readTree(dir));
+    }
+  });
+});
