@@ -22,6 +22,10 @@ function intercept(target: PushTarget, before: (f: OutgoingFile) => void): PushT
       once(f);
       return target.upload(a, f, s);
     },
+    uploadBatch: (a, files, s) => {
+      for (const f of files) once(f);
+      return target.uploadBatch?.(a, files, s) ?? Promise.reject(new Error('no batches'));
+    },
     single: (m, files, s) => {
       for (const f of files) once(f);
       return target.single(m, files, s);

@@ -14,7 +14,7 @@ function manyFiles(root: string, count: number, size: number, seed = 0) {
 describe('interrupted pushes', () => {
   it('resumes an aborted push, sending only what is still missing', async () => {
     const src = tempDir();
-    manyFiles(src, 60, 4000);
+    manyFiles(src, 600, 2000);
     const store = await openStore(join(tempDir(), 'store'));
     const controller = new AbortController();
     let uploads = 0;
@@ -25,20 +25,21 @@ describe('interrupted pushes', () => {
         name: 'r',
         cacheDir: false,
         singleMax: 0,
-        concurrency: 2,
+        concurrency: 1,
         signal: controller.signal,
         onEvent: (e) => {
-          if (e.type === 'upload' && ++uploads === 20) controller.abort(new Error('stop'));
+          // Small files travel in batches of 256: stop after the first batch.
+          if (e.type === 'upload' && ++uploads === 1) controller.abort(new Error('stop'));
         },
       }),
     ).rejects.toMatchObject({ code: 'ABORTED' });
     const stored = storedObjects(store.store.root).length;
-    expect(stored).toBeGreaterThanOrEqual(20);
-    expect(stored).toBeLessThan(60);
+    expect(stored).toBeGreaterThanOrEqual(1);
+    expect(stored).toBeLessThan(600);
     expect((await store.list())[0]).toMatchObject({ name: 'r', tag: 'default', frozen: false });
 
     const again = await push({ dir: src, target: store, name: 'r', cacheDir: false, singleMax: 0 });
-    expect(again.uploadedFiles).toBe(60 - stored);
+    expect(again.uploadedFiles).toBe(600 - stored);
     expect(again.snapshot).toMatchObject({ name: 'r', tag: 'default', frozen: true });
     const dest = join(tempDir(), 'out');
     await pull({ source: store, address: { name: 'r', tag: 'default' }, dest });

@@ -44,7 +44,22 @@ export class LocalBackend implements PushTarget, PullSource {
   }
 
   upload(address: SnapshotAddress, file: OutgoingFile, signal?: AbortSignal) {
-    return this.store.upload(this.user, address, file.path, { file: file.abs }, signal);
+    return this.store.upload(
+      this.user,
+      address,
+      file.path,
+      { file: file.abs, size: file.size },
+      signal,
+    );
+  }
+
+  uploadBatch(address: SnapshotAddress, files: readonly OutgoingFile[], signal?: AbortSignal) {
+    return this.store.uploadBatch(
+      this.user,
+      address,
+      files.map((f) => ({ path: f.path, file: f.abs })),
+      signal,
+    );
   }
 
   single(meta: NewSnapshotParams, files: readonly OutgoingFile[], signal?: AbortSignal) {

@@ -29,6 +29,10 @@ import type { OutgoingFile, PushTarget } from './target.js';
 /** Missing bytes up to this go in one A4 request (measured: see bench/RESULTS.md). */
 export const DEFAULT_SINGLE_MAX = 1 << 20;
 export const DEFAULT_CONCURRENCY = 8;
+/** Files up to this size travel in batches where the target takes them. */
+const BATCH_FILE_MAX = 1 << 20;
+const BATCH_MAX_FILES = 256;
+const BATCH_MAX_BYTES = 8 << 20;
 /** Rounds of re-hashing files that changed during the push before giving up. */
 const MAX_ROUNDS = 3;
 
@@ -239,25 +243,60 @@ class PushSession {
     }
     this.mode = 'multi';
     await runAll(
-      toSend,
+      this.uploadUnits(toSend),
       this.concurrency,
-      async (f, taskSignal) => {
-        if (!unchangedSinceScan(f)) {
+      async (unit, taskSignal) => {
+        const ready = unit.filter((f) => {
+          if (unchangedSinceScan(f)) return true;
           changed.push(f);
-          return;
-        }
-        try {
-          this.requests++;
-          await target.upload(address, outgoing(f), taskSignal);
-          sent(f);
-        } catch (err) {
-          if (isSnapupError(err) && err.code === 'HASH_MISMATCH') changed.push(f);
-          else throw err;
-        }
+          return false;
+        });
+        if (ready.length === 0) return;
+        this.requests++;
+        const results =
+          unit.length > 1 && target.uploadBatch
+            ? await target.uploadBatch(address, ready.map(outgoing), taskSignal)
+            : [
+                await target
+                  .upload(address, outgoing(ready[0] as ManifestFile), taskSignal)
+                  .catch((e: Error) => e),
+              ];
+        results.forEach((r, i) => {
+          const f = ready[i] as ManifestFile;
+          if (!(r instanceof Error)) sent(f);
+          else if (isSnapupError(r) && r.code === 'HASH_MISMATCH') changed.push(f);
+          else throw r;
+        });
       },
       signal,
     );
     return { changed };
+  }
+
+  /**
+   * Groups uploads: small files in batches when the target takes batches (request count
+   * dominates for them), anything else alone.
+   */
+  private uploadUnits(files: readonly ManifestFile[]): ManifestFile[][] {
+    if (!this.options.target.uploadBatch) return files.map((f) => [f]);
+    const units: ManifestFile[][] = [];
+    let batch: ManifestFile[] = [];
+    let batchBytes = 0;
+    for (const f of files) {
+      if (f.size > BATCH_FILE_MAX) {
+        units.push([f]);
+        continue;
+      }
+      batch.push(f);
+      batchBytes += f.size;
+      if (batch.length >= BATCH_MAX_FILES || batchBytes >= BATCH_MAX_BYTES) {
+        units.push(batch);
+        batch = [];
+        batchBytes = 0;
+      }
+    }
+    if (batch.length > 0) units.push(batch);
+    return units;
   }
 
   private metaFor(address: SnapshotAddress): NewSnapshotParams {

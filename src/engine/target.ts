@@ -31,6 +31,15 @@ export interface PushTarget {
     file: OutgoingFile,
     signal?: AbortSignal,
   ): Promise<UploadResponse>;
+  /**
+   * Optional: many small files in one call (the local store's worker-pool copy, or the CB
+   * `batch` extension). Per file, the upload's answer or the error that refused it.
+   */
+  uploadBatch?(
+    address: SnapshotAddress,
+    files: readonly OutgoingFile[],
+    signal?: AbortSignal,
+  ): Promise<(UploadResponse | Error)[]>;
   /** A4: the given files inline plus `meta.fileHashes`; frozen when nothing is missing. */
   single(
     meta: NewSnapshotParams,

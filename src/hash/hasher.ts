@@ -4,11 +4,9 @@
  * bounded chunks. Small jobs are hashed on the main thread, where starting workers would
  * cost more than the hashing.
  */
-import { existsSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
-import { fileURLToPath } from 'node:url';
-import { Piscina } from 'piscina';
+import { setMaxListeners } from 'node:events';
 import { abortError, throwIfAborted } from '../errors.js';
+import { runInPool } from '../util/worker-pool.js';
 import { type HashResult, sha1Files } from './sha1-file.js';
 
 export interface HashJob {
@@ -18,7 +16,6 @@ export interface HashJob {
 
 export interface HashOptions {
   signal?: AbortSignal;
-  threads?: number;
   onProgress?: (files: number, bytes: number) => void;
 }
 
@@ -27,16 +24,6 @@ const BATCH_BYTES = 8 << 20;
 /** Below this much work, worker start-up (~40 ms) costs more than it saves. */
 const INLINE_BYTES = 4 << 20;
 const INLINE_FILES = 400;
-
-/**
- * The compiled worker. Under vitest this module runs from src/*.ts while workers can only
- * load JavaScript, so it falls back to the build output (`npm test` builds first).
- */
-function workerFile(): string {
-  const beside = fileURLToPath(new URL('../../workers/hash.js', import.meta.url));
-  if (existsSync(beside)) return beside;
-  return fileURLToPath(new URL('../../dist/workers/hash.js', import.meta.url));
-}
 
 export async function hashFiles(
   jobs: readonly HashJob[],
@@ -52,23 +39,19 @@ export async function hashFiles(
   }
 
   const batches = makeBatches(jobs);
-  const threads = Math.max(1, Math.min(options.threads ?? availableParallelism(), batches.length));
-  const pool = new Piscina({
-    filename: workerFile(),
-    minThreads: threads,
-    maxThreads: threads,
-    idleTimeout: 1000,
-  });
   const results: HashResult[] = new Array(jobs.length);
   let doneFiles = 0;
   let doneBytes = 0;
+  // Every queued task listens for the abort; that is by design, not a leak.
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  const onAbort = () => controller.abort(options.signal?.reason);
+  options.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     await Promise.all(
       batches.map(async (batch) => {
-        const out = (await pool.run(
-          batch.indexes.map((i) => (jobs[i] as HashJob).abs),
-          options.signal ? { signal: options.signal } : {},
-        )) as HashResult[];
+        const paths = batch.indexes.map((i) => (jobs[i] as HashJob).abs);
+        const out = await runInPool<HashResult[]>('hash', paths, controller.signal);
         batch.indexes.forEach((jobIndex, k) => {
           results[jobIndex] = out[k] as HashResult;
         });
@@ -78,10 +61,11 @@ export async function hashFiles(
       }),
     );
   } catch (err) {
+    controller.abort();
     if (options.signal?.aborted) throw abortError(options.signal);
     throw err;
   } finally {
-    await pool.destroy();
+    options.signal?.removeEventListener('abort', onAbort);
   }
   return results;
 }

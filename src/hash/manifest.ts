@@ -23,7 +23,6 @@ export interface ManifestOptions {
   followSymlinks?: boolean;
   /** Folder for the hash cache; false to neither read nor write one. */
   cacheDir?: string | false;
-  threads?: number;
   signal?: AbortSignal;
 }
 
@@ -91,7 +90,6 @@ export async function buildManifest(
     const missBytes = misses.reduce((s, f) => s + f.size, 0);
     const results = await hashFiles(misses, {
       signal: options.signal,
-      threads: options.threads,
       onProgress: (n, b) =>
         emit({
           type: 'hash',

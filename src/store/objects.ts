@@ -9,9 +9,11 @@ import { createReadStream, promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pLimit from 'p-limit';
-import { fsError, SnapupError } from '../errors.js';
+import { abortError, fsError, SnapupError } from '../errors.js';
 import { SHA1_RE } from '../protocol/types.js';
 import { fsyncDir, tempName } from '../util/atomic.js';
+import { runInPool } from '../util/worker-pool.js';
+import type { IngestItem, IngestResult } from './ingest.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -53,14 +55,39 @@ export class ObjectStore {
     }
   }
 
-  /** The subset of `sha1s` the store holds, checked with bounded parallelism. */
+  /**
+   * The subset of `sha1s` the store holds. Many hashes are checked by listing the shard
+   * folders they fall in (one readdir per shard instead of one access per object).
+   */
   async present(sha1s: Iterable<string>): Promise<Set<string>> {
-    const limit = pLimit(32);
+    const wanted = [...new Set(sha1s)];
     const found = new Set<string>();
+    if (wanted.length < 512) {
+      const limit = pLimit(32);
+      await Promise.all(
+        wanted.map((sha1) =>
+          limit(async () => {
+            if (await this.has(sha1)) found.add(sha1);
+          }),
+        ),
+      );
+      return found;
+    }
+    const byShard = new Map<string, string[]>();
+    for (const sha1 of wanted) {
+      const shard = sha1.slice(0, 2);
+      const list = byShard.get(shard);
+      if (list) list.push(sha1);
+      else byShard.set(shard, [sha1]);
+    }
+    const limit = pLimit(8);
     await Promise.all(
-      [...new Set(sha1s)].map((sha1) =>
+      [...byShard].map(([shard, hashes]) =>
         limit(async () => {
-          if (await this.has(sha1)) found.add(sha1);
+          const names = new Set(
+            await fsp.readdir(join(this.dir, shard)).catch(() => [] as string[]),
+          );
+          for (const h of hashes) if (names.has(h)) found.add(h);
         }),
       ),
     );
@@ -71,20 +98,28 @@ export class ObjectStore {
    * Stores the bytes of a local file. `expected` (when given) must be the SHA-1 of what
    * is read, else nothing is stored and HASH_MISMATCH is thrown.
    */
-  async putFile(source: string, expected?: string, signal?: AbortSignal): Promise<StoredObject> {
-    let stat: import('node:fs').Stats;
-    try {
-      stat = await fsp.stat(source);
-    } catch (err) {
-      throw fsError(err, source, 'read');
+  async putFile(
+    source: string,
+    expected?: string,
+    signal?: AbortSignal,
+    sizeHint?: number,
+  ): Promise<StoredObject> {
+    let size = sizeHint;
+    if (size === undefined) {
+      try {
+        size = (await fsp.stat(source)).size;
+      } catch (err) {
+        throw fsError(err, source, 'read');
+      }
     }
-    if (stat.size <= SMALL_OBJECT) {
+    if (size <= SMALL_OBJECT) {
       let bytes: Buffer;
       try {
         bytes = await fsp.readFile(source, { signal });
       } catch (err) {
         throw fsError(err, source, 'read');
       }
+      // A file that grew past the small limit meanwhile is still fine here: the hash decides.
       return this.putBuffer(bytes, expected, source);
     }
     return this.putStream(
@@ -92,6 +127,36 @@ export class ObjectStore {
       expected,
       source,
     );
+  }
+
+  /**
+   * Stores many small local files, each checked against its expected hash, on the worker
+   * pool (see ingest.ts). Per file: the stored object, or the error that stopped it.
+   */
+  async putFiles(
+    items: readonly IngestItem[],
+    signal?: AbortSignal,
+  ): Promise<(StoredObject | SnapupError)[]> {
+    const results = await runInPool<IngestResult[]>(
+      'ingest',
+      { objectsDir: this.dir, tempDir: this.tempDir, items },
+      signal,
+    ).catch((err: unknown) => {
+      throw signal?.aborted ? abortError(signal) : err;
+    });
+    return results.map((r, i) => {
+      const file = (items[i] as IngestItem).file;
+      if (!('error' in r)) return r;
+      if (r.code === 'HASH_MISMATCH') {
+        return new SnapupError('HASH_MISMATCH', `${file}: ${r.error}`, {
+          path: file,
+          data: { expected: items[i]?.expected, actual: r.actual },
+        });
+      }
+      const code = r.code;
+      const origin = code === 'ENOSPC' || code === 'EDQUOT' ? this.dir : file;
+      return fsError(Object.assign(new Error(r.error), { code }), origin, 'copy');
+    });
   }
 
   async putBuffer(bytes: Uint8Array, expected?: string, origin = 'upload'): Promise<StoredObject> {

@@ -62,9 +62,13 @@ export function isExpired(r: SnapshotRecord, now: number): boolean {
   return r.expiresAt !== null && Date.parse(r.expiresAt) <= now;
 }
 
+/** Parsed manifests kept in memory: they are immutable, and uploads look one up per file. */
+const MANIFEST_CACHE_SIZE = 4;
+
 export class RecordStore {
   readonly snapshotsDir: string;
   readonly manifestsDir: string;
+  private readonly manifestCache = new Map<string, Readonly<FileHashes>>();
 
   constructor(storeRoot: string) {
     this.snapshotsDir = join(storeRoot, 'snapshots');
@@ -133,10 +137,24 @@ export class RecordStore {
     } catch {
       await writeFileAtomic(path, JSON.stringify(fileHashes), { fsync: durable });
     }
+    this.remember(digest, { ...fileHashes });
     return digest;
   }
 
-  async readManifest(digest: string): Promise<FileHashes> {
+  private remember(digest: string, manifest: FileHashes): Readonly<FileHashes> {
+    const frozen = Object.freeze(manifest);
+    this.manifestCache.delete(digest);
+    this.manifestCache.set(digest, frozen);
+    if (this.manifestCache.size > MANIFEST_CACHE_SIZE) {
+      this.manifestCache.delete(this.manifestCache.keys().next().value as string);
+    }
+    return frozen;
+  }
+
+  /** The manifest with `digest`, verified against it; read-only (copy before changing). */
+  async readManifest(digest: string): Promise<Readonly<FileHashes>> {
+    const cached = this.manifestCache.get(digest);
+    if (cached) return cached;
     const path = this.manifestPath(digest);
     let text: string;
     try {
@@ -152,7 +170,7 @@ export class RecordStore {
     if (!result.success || manifestDigest(result.data) !== digest) {
       throw new SnapupError('CORRUPT_STORE', `${path}: manifest is corrupt`, { path });
     }
-    return result.data;
+    return this.remember(digest, result.data);
   }
 
   async listManifests(): Promise<string[]> {
@@ -162,6 +180,7 @@ export class RecordStore {
   }
 
   async removeManifest(digest: string): Promise<void> {
+    this.manifestCache.delete(digest);
     await fsp.rm(this.manifestPath(digest), { force: true });
   }
 }

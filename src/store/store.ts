@@ -24,16 +24,18 @@ import type {
 import { formatAddress, newSnapshotRequestSchema, parseOrThrow } from '../protocol/types.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { withLock } from './lock.js';
-import { ObjectStore } from './objects.js';
+import { ObjectStore, type StoredObject } from './objects.js';
 import { isExpired, RecordStore, recordToMeta, type SnapshotRecord } from './records.js';
 
 const STORE_MARKER = 'snapup-store.json';
+const STORE_LAYOUT = new Set(['objects', 'tmp', 'snapshots', 'manifests', 'lock', 'lock.lock']);
 /** Content an unfrozen snapshot declared within this window is never collected (B.11). */
 export const GC_GRACE_MS = 60 * 60 * 1000;
+const RECORD_MEMORY_MS = 1000;
 
 /** Where an upload's bytes come from: a local file, bytes in memory, or a stream. */
 export type ContentSource =
-  | { file: string }
+  | { file: string; size?: number }
   | { bytes: Uint8Array }
   | { stream: AsyncIterable<Uint8Array> };
 
@@ -67,6 +69,7 @@ export class Store {
   private readonly durable: boolean;
   private readonly now: () => number;
   private readonly lockPath: string;
+  private readonly uploadRecords = new Map<string, { record: SnapshotRecord; at: number }>();
 
   private constructor(root: string, options: StoreOptions) {
     this.root = root;
@@ -97,7 +100,8 @@ export class Store {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fsError(err, root, 'open');
     }
     if (!entries.includes(STORE_MARKER)) {
-      if (entries.length > 0) {
+      // Entries of our own layout only: another process is creating the store right now.
+      if (entries.some((e) => !STORE_LAYOUT.has(e) && !e.startsWith('.write.'))) {
         throw new SnapupError(
           'BAD_INPUT',
           `${root}: folder is not empty and is not a snapup store; choose another --store`,
@@ -116,8 +120,16 @@ export class Store {
     return store;
   }
 
+  /** Every record change goes through the lock, so this is where remembered records are dropped. */
   private lock<T>(fn: () => Promise<T>): Promise<T> {
-    return withLock(this.lockPath, fn);
+    this.uploadRecords.clear();
+    return withLock(this.lockPath, async () => {
+      try {
+        return await fn();
+      } finally {
+        this.uploadRecords.clear();
+      }
+    });
   }
 
   // ---------------------------------------------------------------- A1 newSnapshot
@@ -255,7 +267,7 @@ export class Store {
   async get(
     caller: string,
     address: SnapshotAddress,
-  ): Promise<{ snapshot: SnapshotMeta; fileHashes: FileHashes }> {
+  ): Promise<{ snapshot: SnapshotMeta; fileHashes: Readonly<FileHashes> }> {
     const record = await this.resolve(caller, address, 'read');
     return {
       snapshot: recordToMeta(record),
@@ -289,10 +301,9 @@ export class Store {
   ): Promise<UploadResponse> {
     const problem = checkSnapshotPath(path);
     if (problem) throw new SnapupError('BAD_INPUT', `${path}: ${problem}`, { field: 'path' });
-    let record = await this.resolve(caller, address, 'write');
+    let record = await this.resolveForUpload(caller, address);
     if (record.frozen) throw frozenError(record);
-    let manifest = await this.records.readManifest(record.digest);
-    const declared = manifest[path];
+    const declared = (await this.records.readManifest(record.digest))[path];
     const stored = await this.putContent(content, declared?.sha1, path, signal);
     if (declared) return { path, ...stored };
 
@@ -300,13 +311,13 @@ export class Store {
     return this.lock(async () => {
       record = await this.resolve(caller, address, 'write');
       if (record.frozen) throw frozenError(record);
-      manifest = await this.records.readManifest(record.digest);
-      manifest[path] = {
+      const latest = await this.records.readManifest(record.digest);
+      const entry = {
         sha1: stored.sha1,
         permissions: { ro: false, exe: false },
         size: stored.size,
       };
-      const digest = await this.records.writeManifest(manifest, false);
+      const digest = await this.records.writeManifest({ ...latest, [path]: entry }, false);
       await this.records.write(
         {
           ...record,
@@ -321,13 +332,69 @@ export class Store {
     });
   }
 
+  /**
+   * Many A2 uploads at once (the local form of the `batch` extension): one record lookup,
+   * then the files are copied on the worker pool. Per file, what was stored or the error;
+   * undeclared paths go through upload() one by one since they change the record.
+   */
+  async uploadBatch(
+    caller: string,
+    address: SnapshotAddress,
+    files: readonly { path: string; file: string }[],
+    signal?: AbortSignal,
+  ): Promise<(UploadResponse | SnapupError)[]> {
+    const record = await this.resolveForUpload(caller, address);
+    if (record.frozen) throw frozenError(record);
+    const manifest = await this.records.readManifest(record.digest);
+    const out: (UploadResponse | SnapupError)[] = new Array(files.length);
+    const declared: number[] = [];
+    for (const [i, f] of files.entries()) {
+      if (manifest[f.path]) declared.push(i);
+      else
+        out[i] = await this.upload(caller, address, f.path, { file: f.file }, signal).catch(
+          (e: SnapupError) => e,
+        );
+    }
+    const items = declared.map((i) => ({
+      file: (files[i] as { file: string }).file,
+      expected: (manifest[(files[i] as { path: string }).path] as { sha1: string }).sha1,
+    }));
+    const stored = items.length > 0 ? await this.objects.putFiles(items, signal) : [];
+    declared.forEach((fileIndex, k) => {
+      const r = stored[k] as StoredObject | SnapupError;
+      out[fileIndex] =
+        r instanceof SnapupError ? r : { path: (files[fileIndex] as { path: string }).path, ...r };
+    });
+    return out;
+  }
+
+  /**
+   * resolve() for uploads, remembered for a moment: a push uploads thousands of files to
+   * one snapshot, and re-reading its record for each is most of the cost of a small file.
+   * Changes made through this Store drop the memory at once; a change by another process
+   * can be seen up to RECORD_MEMORY_MS late, which at worst stores an object that was
+   * declared anyway (harmless: content-addressed, and collected by gc if unreferenced).
+   */
+  private async resolveForUpload(
+    caller: string,
+    address: SnapshotAddress,
+  ): Promise<SnapshotRecord> {
+    const key = `${caller}\0${address.owner ?? caller}\0${address.name}\0${address.tag}`;
+    const hit = this.uploadRecords.get(key);
+    if (hit && this.now() - hit.at < RECORD_MEMORY_MS) return hit.record;
+    const record = await this.resolve(caller, address, 'write');
+    this.uploadRecords.set(key, { record, at: this.now() });
+    return record;
+  }
+
   private putContent(
     content: ContentSource,
     expected: string | undefined,
     origin: string,
     signal?: AbortSignal,
   ): Promise<{ sha1: string; size: number }> {
-    if ('file' in content) return this.objects.putFile(content.file, expected, signal);
+    if ('file' in content)
+      return this.objects.putFile(content.file, expected, signal, content.size);
     if ('bytes' in content) return this.objects.putBuffer(content.bytes, expected, origin);
     return this.objects.putStream(content.stream, expected, origin);
   }

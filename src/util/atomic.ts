@@ -3,9 +3,14 @@ import { promises as fsp } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fsError } from '../errors.js';
 
-/** A name for a temp file in `dir` that no other process will pick. */
+/** Unique per process; with the pid and a per-process random part, unique per machine. */
+const processNonce = randomBytes(4).toString('hex');
+let counter = 0;
+
+/** A name for a temp file in `dir` that no other process or call will pick. */
 export function tempName(dir: string, base: string): string {
-  return join(dir, `.${base}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  counter++;
+  return join(dir, `.${base}.${process.pid}-${processNonce}-${counter}.tmp`);
 }
 
 /**

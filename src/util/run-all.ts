@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import pLimit from 'p-limit';
 import { abortError } from '../errors.js';
 
@@ -14,6 +15,8 @@ export async function runAll<T>(
   signal?: AbortSignal,
 ): Promise<void> {
   const controller = new AbortController();
+  // Every task in flight listens on it (streams, fs calls): not a leak.
+  setMaxListeners(0, controller.signal);
   const onAbort = () => controller.abort(signal?.reason);
   signal?.addEventListener('abort', onAbort, { once: true });
   if (signal?.aborted) onAbort();

@@ -1,0 +1,74 @@
+/**
+ * Copies small local files into the object store with synchronous calls, for a worker
+ * thread: read, hash, compare with the declared hash, write a temp file, rename. Five
+ * syscalls a file and no promise round trips, which is what a push of tens of thousands of
+ * small files spends its time on.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { threadId } from 'node:worker_threads';
+
+export interface IngestItem {
+  /** The local file to copy. */
+  file: string;
+  /** The hash its content must have. */
+  expected: string;
+}
+
+export type IngestResult =
+  | { sha1: string; size: number }
+  | { error: string; code: string | undefined; actual?: string };
+
+const nonce = randomBytes(4).toString('hex');
+let counter = 0;
+
+export function ingestFiles(
+  objectsDir: string,
+  tempDir: string,
+  items: readonly IngestItem[],
+): IngestResult[] {
+  return items.map((item) => {
+    let temp: string | undefined;
+    try {
+      const bytes = readFileSync(item.file);
+      const sha1 = createHash('sha1').update(bytes).digest('hex');
+      if (sha1 !== item.expected) {
+        return {
+          error: `content hashes to ${sha1}, not the declared ${item.expected}`,
+          code: 'HASH_MISMATCH',
+          actual: sha1,
+        };
+      }
+      temp = join(tempDir, `.${sha1}.${process.pid}-${threadId}-${nonce}-${++counter}.tmp`);
+      const fd = openSync(temp, 'wx', 0o444);
+      try {
+        let off = 0;
+        while (off < bytes.length) off += writeSync(fd, bytes, off);
+      } finally {
+        closeSync(fd);
+      }
+      const target = join(objectsDir, sha1.slice(0, 2), sha1);
+      try {
+        renameSync(temp, target);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        mkdirSync(join(objectsDir, sha1.slice(0, 2)), { recursive: true });
+        renameSync(temp, target);
+      }
+      return { sha1, size: bytes.length };
+    } catch (err) {
+      if (temp) rmSync(temp, { force: true });
+      const e = err as NodeJS.ErrnoException;
+      return { error: e.message, code: e.code };
+    }
+  });
+}

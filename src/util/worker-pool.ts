@@ -1,0 +1,39 @@
+/**
+ * The one piscina pool of the process, shared by hashing and store ingestion. Threads
+ * start on first use and exit after a short idle time, so short runs pay nothing and no
+ * caller has to remember to close it.
+ */
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+
+let pool: Piscina | undefined;
+
+/**
+ * The compiled worker. Under vitest this module runs from src/*.ts while workers can only
+ * load JavaScript, so it falls back to the build output (`npm test` builds first).
+ */
+function workerFile(): string {
+  const beside = fileURLToPath(new URL('../../workers/pool.js', import.meta.url));
+  if (existsSync(beside)) return beside;
+  return fileURLToPath(new URL('../../dist/workers/pool.js', import.meta.url));
+}
+
+export function workerPool(): Piscina {
+  pool ??= new Piscina({
+    filename: workerFile(),
+    minThreads: 0,
+    maxThreads: availableParallelism(),
+    idleTimeout: 200,
+  });
+  return pool;
+}
+
+export function runInPool<T>(
+  name: 'hash' | 'ingest',
+  task: unknown,
+  signal?: AbortSignal,
+): Promise<T> {
+  return workerPool().run(task, signal ? { name, signal } : { name }) as Promise<T>;
+}

@@ -1,0 +1,15 @@
+/** Piscina worker: the CPU- and syscall-heavy loops, run off the main thread on every core. */
+import { type HashResult, sha1Files } from '../src/hash/sha1-file.js';
+import { type IngestItem, type IngestResult, ingestFiles } from '../src/store/ingest.js';
+
+export function hash(paths: string[]): HashResult[] {
+  return sha1Files(paths);
+}
+
+export function ingest(task: {
+  objectsDir: string;
+  tempDir: string;
+  items: IngestItem[];
+}): IngestResult[] {
+  return ingestFiles(task.objectsDir, task.tempDir, task.items);
+}
