@@ -90,6 +90,8 @@ export function snapshotParams(o: SnapshotOptions): NewSnapshotParams {
 
 class PushSession {
   private files: ManifestFile[];
+  /** Digest of `files`; recomputed only when a re-hash changes them. */
+  private digest: string;
   private readonly uploadedHashes = new Set<string>();
   private uploadedFiles = 0;
   private uploadedBytes = 0;
@@ -105,6 +107,7 @@ class PushSession {
     private readonly manifest: Manifest,
   ) {
     this.files = manifest.files;
+    this.digest = manifest.digest;
     this.singleMax = options.singleMax ?? DEFAULT_SINGLE_MAX;
     this.concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
   }
@@ -335,6 +338,7 @@ class PushSession {
       });
     }
     this.files = next;
+    this.digest = manifestDigest(toFileHashes(next));
   }
 
   private summary(
@@ -374,7 +378,7 @@ class PushSession {
       mode: this.uploadedFiles === 0 ? 'none' : this.mode,
       requests: this.requests,
       dryRun,
-      manifestDigest: manifestDigest(toFileHashes(this.files)),
+      manifestDigest: this.digest,
       snapshot,
     };
   }

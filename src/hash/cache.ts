@@ -24,22 +24,33 @@ const FORMAT = 'snapup-hash-cache';
 const VERSION = 1;
 
 /** [size, mtimeNs, ino, mode, sha1]; bigints as decimal strings. */
-const entrySchema = z.tuple([
-  z.number().int().nonnegative(),
-  z.string().regex(/^\d+$/),
-  z.string().regex(/^\d+$/),
-  z.number().int(),
-  z.string().regex(SHA1_RE),
-]);
-type Entry = z.infer<typeof entrySchema>;
+type Entry = [number, string, string, number, string];
 
-const fileSchema = z.object({
+const headerSchema = z.object({
   format: z.literal(FORMAT),
   version: z.literal(VERSION),
   root: z.string(),
   scanStartNs: z.string().regex(/^\d+$/),
-  entries: z.record(z.string(), entrySchema),
+  entries: z.record(z.string(), z.unknown()),
 });
+
+const DIGITS = /^\d+$/;
+
+/** Checked by hand: a cache holds an entry per file, and this runs on every push. */
+function isEntry(e: unknown): e is Entry {
+  return (
+    Array.isArray(e) &&
+    e.length === 5 &&
+    Number.isSafeInteger(e[0]) &&
+    typeof e[1] === 'string' &&
+    DIGITS.test(e[1]) &&
+    typeof e[2] === 'string' &&
+    DIGITS.test(e[2]) &&
+    Number.isSafeInteger(e[3]) &&
+    typeof e[4] === 'string' &&
+    SHA1_RE.test(e[4])
+  );
+}
 
 export class HashCache {
   private readonly fresh = new Map<string, Entry>();
@@ -63,10 +74,14 @@ export class HashCache {
     let entries = new Map<string, Entry>();
     let previousStart = 0n;
     try {
-      const parsed = fileSchema.safeParse(JSON.parse(await fsp.readFile(file, 'utf8')));
+      const parsed = headerSchema.safeParse(JSON.parse(await fsp.readFile(file, 'utf8')));
       if (parsed.success && parsed.data.root === rootReal) {
-        entries = new Map(Object.entries(parsed.data.entries));
-        previousStart = BigInt(parsed.data.scanStartNs);
+        const all = Object.entries(parsed.data.entries);
+        // One bad entry means the file is not ours to trust: ignore it whole.
+        if (all.every(([, e]) => isEntry(e))) {
+          entries = new Map(all as [string, Entry][]);
+          previousStart = BigInt(parsed.data.scanStartNs);
+        }
       }
     } catch {
       // missing or unreadable: start empty

@@ -43,9 +43,27 @@ export function defaultCacheDir(): string {
   return envPaths('snapup', { suffix: '' }).cache;
 }
 
+/** The four possible values, shared: a 100,000-file manifest needs no 100,000 copies. */
+const PERMISSIONS: readonly Permissions[] = [
+  Object.freeze({ ro: false, exe: false }),
+  Object.freeze({ ro: false, exe: true }),
+  Object.freeze({ ro: true, exe: false }),
+  Object.freeze({ ro: true, exe: true }),
+];
+
 /** `exe` = any execute bit; `ro` = no owner write bit. */
 export function permissionsOf(mode: number): Permissions {
-  return { ro: (mode & 0o200) === 0, exe: (mode & 0o111) !== 0 };
+  const ro = (mode & 0o200) === 0;
+  const exe = (mode & 0o111) !== 0;
+  return PERMISSIONS[(ro ? 2 : 0) + (exe ? 1 : 0)] as Permissions;
+}
+
+/** Turns a scanned file into a manifest file in place (no copy per file). */
+function withHash(f: ScannedFile, sha1: string): ManifestFile {
+  const m = f as ManifestFile;
+  m.sha1 = sha1;
+  m.permissions = permissionsOf(f.mode);
+  return m;
 }
 
 export async function buildManifest(
@@ -79,7 +97,7 @@ export async function buildManifest(
     const sha1 = cache?.lookup(f);
     if (sha1 === undefined) misses.push(f);
     else {
-      files.push({ ...f, sha1, permissions: permissionsOf(f.mode) });
+      files.push(withHash(f, sha1));
       cachedBytes += f.size;
     }
   }

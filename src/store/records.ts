@@ -137,7 +137,8 @@ export class RecordStore {
     } catch {
       await writeFileAtomic(path, JSON.stringify(fileHashes), { fsync: durable });
     }
-    this.remember(digest, { ...fileHashes });
+    // Callers hand over a fresh object (parsed from a request) and do not touch it again.
+    this.remember(digest, fileHashes);
     return digest;
   }
 
