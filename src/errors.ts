@@ -19,6 +19,7 @@ export const ExitCode = {
 
 export type ErrorCode =
   | 'BAD_INPUT'
+  | 'TOO_LARGE'
   | 'NOT_A_DIRECTORY'
   | 'NOT_FOUND'
   | 'UNAUTHORIZED'
@@ -39,6 +40,7 @@ export type ErrorCode =
 
 const statusOf: Record<ErrorCode, number> = {
   BAD_INPUT: 400,
+  TOO_LARGE: 413,
   NOT_A_DIRECTORY: 400,
   NOT_FOUND: 404,
   UNAUTHORIZED: 401,
@@ -60,6 +62,7 @@ const statusOf: Record<ErrorCode, number> = {
 
 const exitOf: Record<ErrorCode, number> = {
   BAD_INPUT: ExitCode.usage,
+  TOO_LARGE: ExitCode.usage,
   NOT_A_DIRECTORY: ExitCode.usage,
   NOT_FOUND: ExitCode.notFound,
   UNAUTHORIZED: ExitCode.denied,

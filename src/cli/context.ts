@@ -1,13 +1,73 @@
 /** What every command shares: global options, the backend, output and interruption. */
 import type { Command } from 'commander';
 import { defaultStoreDir, LocalBackend } from '../backends/local.js';
+import { CbClient } from '../client/cb-client.js';
+import { type Credentials, netrcCredentials } from '../client/netrc.js';
+import type { PullSource, PushTarget } from '../engine/target.js';
+import { SnapupError } from '../errors.js';
+import type { SnapshotAddress, SnapshotMeta } from '../protocol/types.js';
 import { progressSink } from './progress.js';
 
 export interface GlobalOptions {
   store?: string;
+  server?: string;
+  user?: string;
+  password?: string;
   json?: boolean;
   quiet?: boolean;
   debug?: boolean;
+}
+
+/** What the snapshot commands need, whichever backend serves them. */
+export interface Backend extends PushTarget, PullSource {
+  list(filter?: { owner?: string; name?: string }): Promise<SnapshotMeta[]>;
+  remove(address: SnapshotAddress): Promise<void>;
+  close?(): Promise<void>;
+}
+
+/** `--server` or SNAPUP_SERVER: a CB server; otherwise the local store. */
+export async function openBackend(g: GlobalOptions, connections?: number): Promise<Backend> {
+  const server = g.server ?? process.env.SNAPUP_SERVER;
+  if (!server) return openLocal(g);
+  const credentials = await credentialsFor(server, g);
+  return new CbClient({ server, credentials, connections });
+}
+
+/** Opens the backend for one command and closes its connections afterwards. */
+export async function withBackend<T>(
+  g: GlobalOptions,
+  fn: (b: Backend) => Promise<T>,
+  connections?: number,
+): Promise<T> {
+  const backend = await openBackend(g, connections);
+  try {
+    return await fn(backend);
+  } finally {
+    await backend.close?.();
+  }
+}
+
+/** --user/--password, else SNAPUP_USER/SNAPUP_PASSWORD, else ~/.netrc for the server's host. */
+export async function credentialsFor(
+  server: string,
+  g: GlobalOptions,
+): Promise<Credentials | undefined> {
+  const user = g.user ?? process.env.SNAPUP_USER;
+  const password = g.password ?? process.env.SNAPUP_PASSWORD;
+  if (user !== undefined && password !== undefined) return { user, password };
+  let host: string;
+  try {
+    host = new URL(server).hostname;
+  } catch {
+    throw new SnapupError(
+      'BAD_INPUT',
+      `server: "${server}" is not a URL like http://127.0.0.1:8080`,
+      { field: 'server' },
+    );
+  }
+  const fromNetrc = await netrcCredentials(host);
+  if (fromNetrc && user !== undefined && fromNetrc.user !== user) return undefined;
+  return fromNetrc;
 }
 
 export function globals(cmd: Command): GlobalOptions {

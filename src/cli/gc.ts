@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { SnapupError } from '../errors.js';
 import { globals, openLocal, printJson } from './context.js';
 import { formatBytes } from './format.js';
 
@@ -12,6 +13,12 @@ export function gcCommand(): Command {
     )
     .action(async (o: { dryRun?: boolean }, cmd: Command) => {
       const g = globals(cmd);
+      if (g.server ?? process.env.SNAPUP_SERVER) {
+        throw new SnapupError(
+          'UNSUPPORTED',
+          'gc works on the local store; a snapup server collects on its own timer',
+        );
+      }
       const backend = await openLocal(g);
       const report = await backend.gc({ dryRun: o.dryRun ?? false });
       if (g.json) return printJson(report);

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { globals, openLocal, printJson } from './context.js';
+import { globals, printJson, withBackend } from './context.js';
 import { formatBytes, table } from './format.js';
 
 export function lsCommand(): Command {
@@ -8,15 +8,15 @@ export function lsCommand(): Command {
     .argument('[name]', 'only snapshots with this name')
     .action(async (name: string | undefined, _o, cmd: Command) => {
       const g = globals(cmd);
-      const backend = await openLocal(g);
-      const snapshots = await backend.list(name === undefined ? {} : { name });
+      const snapshots = await withBackend(g, (b) => b.list(name === undefined ? {} : { name }));
       if (g.json) return printJson(snapshots);
       if (snapshots.length === 0) {
         process.stdout.write('no snapshots\n');
         return;
       }
+      const others = snapshots.some((s) => s.owner !== snapshots[0]?.owner);
       const rows = snapshots.map((s) => [
-        `${s.name}/${s.tag}`,
+        others ? `${s.owner}:${s.name}/${s.tag}` : `${s.name}/${s.tag}`,
         s.frozen ? 'frozen' : 'open',
         String(s.fileCount),
         formatBytes(s.size),

@@ -4,10 +4,12 @@ import { Command, CommanderError } from 'commander';
 import { ExitCode, isSnapupError } from '../errors.js';
 import { gcCommand } from './gc.js';
 import { lsCommand } from './list.js';
+import { loginCommand } from './login.js';
 import { manifestCommand } from './manifest.js';
 import { pullCommand } from './pull.js';
 import { pushCommand } from './push.js';
 import { rmCommand } from './remove.js';
+import { serveCommand, userCommand } from './serve.js';
 import { showCommand } from './show.js';
 
 const { version } = JSON.parse(
@@ -23,6 +25,15 @@ export function buildProgram(): Command {
     )
     .version(version)
     .option('--store <dir>', 'the local store (default: $SNAPUP_STORE, else $XDG_DATA_HOME/snapup)')
+    .option(
+      '--server <url>',
+      'use a CB server instead of the local store (default: $SNAPUP_SERVER)',
+    )
+    .option('--user <name>', 'user for the server (default: $SNAPUP_USER, else ~/.netrc)')
+    .option(
+      '--password <password>',
+      'password for the server (default: $SNAPUP_PASSWORD, else ~/.netrc)',
+    )
     .option('--json', 'print one JSON document on stdout instead of text')
     .option('-q, --quiet', 'print nothing but errors')
     .option('--debug', 'show stack traces for errors')
@@ -42,11 +53,17 @@ Exit codes: 0 ok, 1 failure, 2 bad input or usage, 3 snapshot or path not found,
     manifestCommand(),
     rmCommand(),
     gcCommand(),
+    serveCommand(),
+    userCommand(),
+    loginCommand(),
   ]) {
     program.addCommand(cmd);
   }
-  program.exitOverride();
-  for (const cmd of program.commands) cmd.exitOverride();
+  const override = (cmd: Command) => {
+    cmd.exitOverride();
+    for (const sub of cmd.commands) override(sub);
+  };
+  override(program);
   return program;
 }
 

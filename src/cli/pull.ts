@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { pull } from '../engine/pull.js';
 import { parseAddress } from '../protocol/types.js';
-import { globals, interruptSignal, openLocal, printJson, progressFor } from './context.js';
+import { globals, interruptSignal, printJson, progressFor, withBackend } from './context.js';
 import { formatBytes, formatMs, parsePositiveInt } from './format.js';
 
 export function pullCommand(): Command {
@@ -16,17 +16,22 @@ export function pullCommand(): Command {
     .option('--concurrency <n>', 'files written at once', '8')
     .action(async (address: string, dest: string, o, cmd: Command) => {
       const g = globals(cmd);
-      const source = await openLocal(g);
+      const concurrency = parsePositiveInt(o.concurrency, 'concurrency');
       const progress = progressFor(g);
-      const summary = await pull({
-        source,
-        address: parseAddress(address),
-        dest,
-        force: o.force ?? false,
-        concurrency: parsePositiveInt(o.concurrency, 'concurrency'),
-        signal: interruptSignal(),
-        onEvent: progress.sink,
-      }).finally(progress.stop);
+      const summary = await withBackend(
+        g,
+        (source) =>
+          pull({
+            source,
+            address: parseAddress(address),
+            dest,
+            force: o.force ?? false,
+            concurrency,
+            signal: interruptSignal(),
+            onEvent: progress.sink,
+          }),
+        concurrency,
+      ).finally(progress.stop);
       if (g.json) return printJson(summary);
       if (!g.quiet) {
         process.stdout.write(

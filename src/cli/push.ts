@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import type { PushSummary } from '../engine/events.js';
 import { DEFAULT_CONCURRENCY, DEFAULT_SINGLE_MAX, push } from '../engine/push.js';
 import { NAME_RE } from '../protocol/types.js';
-import { globals, interruptSignal, openLocal, printJson, progressFor } from './context.js';
+import { globals, interruptSignal, printJson, progressFor, withBackend } from './context.js';
 import {
   formatBytes,
   formatMs,
@@ -68,31 +68,30 @@ Ignore rules: .gitignore and .snapupignore files at every level (git's rules), p
     )
     .action(async (dir: string, o, cmd: Command) => {
       const g = globals(cmd);
-      const target = await openLocal(g);
+      const concurrency = parsePositiveInt(o.concurrency, 'concurrency');
       const progress = progressFor(g);
-      let summary: PushSummary;
-      try {
-        summary = await push({
-          dir,
-          target,
-          name: o.name ?? defaultName(dir),
-          tag: o.tag,
-          excludes: o.exclude,
-          followSymlinks: o.followSymlinks ?? false,
-          expireSec: o.expire === undefined ? undefined : parseDuration(o.expire, 'expire'),
-          removeAfterExecute: o.removeAfterExecute,
-          accessLevel: o.access === undefined ? undefined : parseAccessLevel(o.access, 'access'),
-          accessPerUser: parseGrants(o.grant),
-          singleMax: parseSize(o.singleMax, 'single-max'),
-          concurrency: parsePositiveInt(o.concurrency, 'concurrency'),
-          cacheDir: o.cache === false ? false : undefined,
-          dryRun: o.dryRun ?? false,
-          signal: interruptSignal(),
-          onEvent: progress.sink,
-        });
-      } finally {
-        progress.stop();
-      }
+      const options = {
+        dir,
+        name: o.name ?? defaultName(dir),
+        tag: o.tag,
+        excludes: o.exclude,
+        followSymlinks: o.followSymlinks ?? false,
+        expireSec: o.expire === undefined ? undefined : parseDuration(o.expire, 'expire'),
+        removeAfterExecute: o.removeAfterExecute,
+        accessLevel: o.access === undefined ? undefined : parseAccessLevel(o.access, 'access'),
+        accessPerUser: parseGrants(o.grant),
+        singleMax: parseSize(o.singleMax, 'single-max'),
+        concurrency,
+        cacheDir: o.cache === false ? (false as const) : undefined,
+        dryRun: o.dryRun ?? false,
+        signal: interruptSignal(),
+        onEvent: progress.sink,
+      };
+      const summary: PushSummary = await withBackend(
+        g,
+        (target) => push({ ...options, target }),
+        concurrency,
+      ).finally(progress.stop);
       if (g.json) printJson(summary);
       else if (!g.quiet) process.stdout.write(describe(summary));
     });

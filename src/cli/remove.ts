@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { parseAddress } from '../protocol/types.js';
-import { globals, openLocal, printJson } from './context.js';
+import { globals, printJson, withBackend } from './context.js';
 
 export function rmCommand(): Command {
   return new Command('rm')
@@ -8,9 +8,10 @@ export function rmCommand(): Command {
     .argument('<snapshot...>', 'NAME or NAME/TAG, one or more')
     .action(async (addresses: string[], _o, cmd: Command) => {
       const g = globals(cmd);
-      const backend = await openLocal(g);
       const parsed = addresses.map((a) => parseAddress(a));
-      for (const address of parsed) await backend.remove(address);
+      await withBackend(g, async (b) => {
+        for (const address of parsed) await b.remove(address);
+      });
       if (g.json) return printJson({ removed: parsed.map((a) => `${a.name}/${a.tag}`) });
       if (!g.quiet) for (const a of parsed) process.stdout.write(`removed ${a.name}/${a.tag}\n`);
     });

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { parseAddress } from '../protocol/types.js';
-import { globals, openLocal, printJson } from './context.js';
+import { globals, printJson, withBackend } from './context.js';
 import { formatBytes } from './format.js';
 
 export function showCommand(): Command {
@@ -10,8 +10,7 @@ export function showCommand(): Command {
     .option('--files', 'list every file (path, sha1, size, permissions)')
     .action(async (address: string, o: { files?: boolean }, cmd: Command) => {
       const g = globals(cmd);
-      const backend = await openLocal(g);
-      const { snapshot, fileHashes } = await backend.get(parseAddress(address));
+      const { snapshot, fileHashes } = await withBackend(g, (b) => b.get(parseAddress(address)));
       if (g.json) return printJson(o.files ? { snapshot, fileHashes } : snapshot);
       const entries = Object.entries(fileHashes);
       const unique = new Set(entries.map(([, e]) => e.sha1)).size;

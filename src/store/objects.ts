@@ -12,6 +12,7 @@ import pLimit from 'p-limit';
 import { abortError, fsError, SnapupError } from '../errors.js';
 import { SHA1_RE } from '../protocol/types.js';
 import { fsyncDir, tempName } from '../util/atomic.js';
+import { verifiedChunks } from '../util/verify.js';
 import { runInPool } from '../util/worker-pool.js';
 import type { IngestItem, IngestResult } from './ingest.js';
 
@@ -218,43 +219,31 @@ export class ObjectStore {
     }
   }
 
-  /**
-   * Reads an object, checking its hash as it goes: the last chunk is yielded only after
-   * the whole object proved intact, so a consumer that writes chunks to a temp file and
-   * renames at the end never publishes corrupt content.
-   */
+  /** Reads an object, checking its hash as it goes (see verifiedChunks). */
   async *read(sha1: string, signal?: AbortSignal): AsyncGenerator<Buffer> {
     const path = this.pathOf(sha1);
-    const hash = createHash('sha1');
-    let pending: Buffer | undefined;
+    const corrupt = (actual: string) =>
+      new SnapupError(
+        'CORRUPT_OBJECT',
+        `${path}: store object is corrupt (content hashes to ${actual}); remove it and push the files again`,
+        { path },
+      );
     try {
-      for await (const chunk of createReadStream(path, { highWaterMark: STREAM_CHUNK, signal })) {
-        const buf = chunk as Buffer;
-        hash.update(buf);
-        if (pending) yield pending;
-        pending = buf;
-      }
+      yield* verifiedChunks(
+        createReadStream(path, { highWaterMark: STREAM_CHUNK, signal }),
+        sha1,
+        corrupt,
+      );
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
         throw new SnapupError(
           'CORRUPT_STORE',
           `${path}: object ${sha1} is missing from the store`,
-          {
-            path,
-          },
+          { path },
         );
       }
       throw fsError(err, path, 'read');
     }
-    const actual = hash.digest('hex');
-    if (actual !== sha1) {
-      throw new SnapupError(
-        'CORRUPT_OBJECT',
-        `${path}: store object is corrupt (content hashes to ${actual}); run "snapup gc" after removing it, then push again`,
-        { path },
-      );
-    }
-    if (pending) yield pending;
   }
 
   async *list(): AsyncGenerator<string> {

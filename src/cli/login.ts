@@ -1,0 +1,51 @@
+import { Command } from 'commander';
+import { CbClient } from '../client/cb-client.js';
+import { netrcPath, saveNetrcCredentials } from '../client/netrc.js';
+import { SnapupError } from '../errors.js';
+import { globals } from './context.js';
+import { readPassword } from './password.js';
+
+export function loginCommand(): Command {
+  return new Command('login')
+    .description('check credentials against a server and save them in ~/.netrc (mode 600)')
+    .argument('<server>', 'the server URL, e.g. http://127.0.0.1:8080')
+    .addHelpText(
+      'after',
+      '\nGive the user with the global --user option: snapup login URL --user NAME.',
+    )
+    .action(async (server: string, _o, cmd: Command) => {
+      const o = globals(cmd);
+      if (!o.user)
+        throw new SnapupError('BAD_INPUT', 'user: give it with --user NAME', { field: 'user' });
+      let host: string;
+      try {
+        host = new URL(server).hostname;
+      } catch {
+        throw new SnapupError(
+          'BAD_INPUT',
+          `server: "${server}" is not a URL like http://127.0.0.1:8080`,
+          { field: 'server' },
+        );
+      }
+      const password = o.password ?? (await readPassword(`password for ${o.user} at ${host}: `));
+      const client = new CbClient({
+        server,
+        credentials: { user: o.user, password },
+        retry: { retries: 1 },
+      });
+      try {
+        // Any authenticated call tells: a 401 means wrong credentials; 404 is fine (Part A only).
+        await client.remove({ name: 'snapup-login-check', tag: 'none' }).catch((err: unknown) => {
+          if (
+            !(err instanceof SnapupError) ||
+            (err.code !== 'NOT_FOUND' && err.code !== 'FORBIDDEN')
+          )
+            throw err;
+        });
+      } finally {
+        await client.close();
+      }
+      await saveNetrcCredentials(host, { user: o.user, password });
+      process.stderr.write(`credentials for ${o.user} at ${host} saved in ${netrcPath()}\n`);
+    });
+}

@@ -1,0 +1,73 @@
+import { resolve } from 'node:path';
+import { Command } from 'commander';
+import { startServer } from '../server/serve.js';
+import { UserStore } from '../server/users.js';
+import { globals, printJson } from './context.js';
+import { parseDuration, parsePositiveInt, parseSize } from './format.js';
+import { readPassword } from './password.js';
+
+export function serveCommand(): Command {
+  return new Command('serve')
+    .description('run the reference CB server (spec Parts A, B and C) on a data folder')
+    .requiredOption('--data <dir>', 'folder for the store and the users file')
+    .option('--port <n>', 'port to listen on', '8080')
+    .option('--host <addr>', 'address to listen on', '127.0.0.1')
+    .option('--max-json <bytes>', 'largest JSON body (newSnapshot, single-request upload)', '64M')
+    .option('--max-upload <bytes>', 'largest single file upload', '16G')
+    .option('--max-batch <bytes>', 'largest batch upload', '256M')
+    .option('--max-inflight <n>', 'uploads in flight before answering 503', '64')
+    .option('--sweep <duration>', 'how often expired snapshots and garbage are collected', '60s')
+    .option('--log', 'log requests (JSON lines on stdout)')
+    .addHelpText(
+      'after',
+      '\nAdd users first: snapup user add NAME --data DIR. Stop with Ctrl-C or SIGTERM: in-flight requests finish first.',
+    )
+    .action(async (o, cmd: Command) => {
+      const g = globals(cmd);
+      const server = await startServer({
+        dataDir: resolve(o.data),
+        port: Number(o.port),
+        host: o.host,
+        logger: o.log ?? false,
+        sweepIntervalMs: parseDuration(o.sweep, 'sweep') * 1000,
+        limits: {
+          maxJsonBytes: parseSize(o.maxJson, 'max-json'),
+          maxUploadBytes: parseSize(o.maxUpload, 'max-upload'),
+          maxBatchBytes: parseSize(o.maxBatch, 'max-batch'),
+          maxInflightUploads: parsePositiveInt(o.maxInflight, 'max-inflight'),
+        },
+      });
+      if (server.users.names().length === 0) {
+        process.stderr.write(
+          `warning: no users yet; add one with: snapup user add NAME --data ${o.data}\n`,
+        );
+      }
+      if (g.json) printJson({ url: server.url });
+      else process.stderr.write(`snapup serve: listening on ${server.url}\n`);
+      await new Promise<void>((done) => {
+        const stop = () => {
+          process.stderr.write('snapup serve: shutting down\n');
+          server.close().then(done, done);
+        };
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+    });
+}
+
+export function userCommand(): Command {
+  const user = new Command('user').description("manage the server's users");
+  user
+    .command('add')
+    .description(
+      'add a user, or set a new password (prompted on a TTY, else read from stdin or SNAPUP_PASSWORD)',
+    )
+    .argument('<name>', 'user name')
+    .requiredOption('--data <dir>', "the server's data folder")
+    .action(async (name: string, o: { data: string }) => {
+      const users = await UserStore.open(resolve(o.data));
+      await users.add(name, await readPassword(`password for ${name}: `));
+      process.stderr.write(`user ${name} saved\n`);
+    });
+  return user;
+}

@@ -1,0 +1,393 @@
+/**
+ * The CB protocol over HTTP (specs/cb-protocol.md): a push target and, where the server
+ * offers the Part C extensions, a pull source. Works against a Part A-only server.
+ */
+import { createReadStream } from 'node:fs';
+import { PassThrough, Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import tar from 'tar-stream';
+import { z } from 'zod';
+import type { OutgoingFile, PullSource, PushTarget } from '../engine/target.js';
+import { type ErrorCode, SnapupError } from '../errors.js';
+import { encodePathForUrl } from '../protocol/paths.js';
+import type {
+  FileHashes,
+  NewSnapshotParams,
+  NewSnapshotResponse,
+  SnapshotAddress,
+  SnapshotMeta,
+  UploadResponse,
+} from '../protocol/types.js';
+import { formatAddress } from '../protocol/types.js';
+import { verifiedChunks } from '../util/verify.js';
+import { type RequestSpec, type Response, Transport, type TransportOptions } from './http.js';
+import type { Credentials } from './netrc.js';
+
+export interface CbClientOptions extends Omit<TransportOptions, 'baseUrl' | 'headers'> {
+  server: string;
+  credentials?: Credentials;
+}
+
+const healthSchema = z.object({
+  extensions: z.array(z.string()).default([]),
+  limits: z
+    .object({
+      maxBatchBytes: z.number().optional(),
+      maxBatchEntries: z.number().optional(),
+      maxJsonBytes: z.number().optional(),
+      maxUploadBytes: z.number().optional(),
+    })
+    .default({}),
+  version: z.string().optional(),
+});
+export type ServerInfo = z.infer<typeof healthSchema>;
+
+const errorBodySchema = z.object({
+  error: z.string().optional(),
+  message: z.string().optional(),
+  missing: z.array(z.string()).optional(),
+});
+
+const batchAnswerSchema = z.object({
+  stored: z.array(z.object({ path: z.string(), sha1: z.string(), size: z.number() })),
+  rejected: z.array(z.object({ path: z.string(), error: z.string(), message: z.string() })),
+});
+
+/** Base64 is made from whole 3-byte groups per chunk, so chunks concatenate. */
+const BASE64_CHUNK = 3 * 256 * 1024;
+
+export class CbClient implements PushTarget, PullSource {
+  readonly description: string;
+  readonly transport: Transport;
+  private info: Promise<ServerInfo> | undefined;
+
+  constructor(private readonly options: CbClientOptions) {
+    const headers: Record<string, string> = { 'user-agent': 'snapup' };
+    if (options.credentials) {
+      const token = Buffer.from(
+        `${options.credentials.user}:${options.credentials.password}`,
+      ).toString('base64');
+      headers.authorization = `Basic ${token}`;
+    }
+    this.transport = new Transport({ ...options, baseUrl: options.server, headers });
+    this.description = `CB server ${this.transport.baseUrl.origin}`;
+  }
+
+  /** What the server offers (`GET /cb/health`); a Part A-only server offers nothing. */
+  serverInfo(): Promise<ServerInfo> {
+    this.info ??= this.transport
+      .request({ method: 'GET', path: '/cb/health', retry: { retries: 1 } })
+      .then(async (res) => {
+        if (res.status !== 200) {
+          await res.body.dump();
+          return healthSchema.parse({});
+        }
+        const parsed = healthSchema.safeParse(await res.body.json().catch(() => null));
+        return parsed.success ? parsed.data : healthSchema.parse({});
+      })
+      .catch(() => healthSchema.parse({}));
+    return this.info;
+  }
+
+  private async requireExtension(name: string, what: string): Promise<void> {
+    const info = await this.serverInfo();
+    if (!info.extensions.includes(name)) {
+      throw new SnapupError(
+        'UNSUPPORTED',
+        `${this.transport.baseUrl.origin} does not offer ${what} (it lacks the CB "${name}" extension; push still works)`,
+      );
+    }
+  }
+
+  async newSnapshot(params: NewSnapshotParams, signal?: AbortSignal): Promise<NewSnapshotResponse> {
+    return this.json('POST', '/cb/newSnapshot', params, signal);
+  }
+
+  async upload(
+    address: SnapshotAddress,
+    file: OutgoingFile,
+    signal?: AbortSignal,
+  ): Promise<UploadResponse> {
+    const res = await this.transport.request({
+      method: 'POST',
+      path: `${snapshotPath(address)}/files/${encodePathForUrl(file.path)}`,
+      query: ownerQuery(address),
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(file.size) },
+      // A retry re-opens the file: a consumed stream cannot be replayed.
+      body: () => createReadStream(file.abs),
+      signal,
+    });
+    return this.answer(res, `upload of ${file.path}`, file.abs);
+  }
+
+  async uploadBatch(
+    address: SnapshotAddress,
+    files: readonly OutgoingFile[],
+    signal?: AbortSignal,
+  ): Promise<(UploadResponse | Error)[]> {
+    const info = await this.serverInfo();
+    if (!info.extensions.includes('batch')) {
+      // No batch extension: one A2 request per file, in order.
+      const out: (UploadResponse | Error)[] = [];
+      for (const f of files) out.push(await this.upload(address, f, signal).catch((e: Error) => e));
+      return out;
+    }
+    const res = await this.transport.request({
+      method: 'POST',
+      path: `${snapshotPath(address)}/batch`,
+      query: ownerQuery(address),
+      headers: { 'content-type': 'application/x-tar' },
+      body: () => tarOf(files),
+      signal,
+    });
+    const answer = batchAnswerSchema.parse(await this.answer(res, 'batch upload'));
+    const stored = new Map(answer.stored.map((s) => [s.path, s]));
+    const rejected = new Map(answer.rejected.map((r) => [r.path, r]));
+    return files.map((f) => {
+      const ok = stored.get(f.path);
+      if (ok) return ok;
+      const no = rejected.get(f.path);
+      const code = (no?.error ?? 'IO') as ErrorCode;
+      return new SnapupError(code, `${f.abs}: ${no?.message ?? 'not stored by the server'}`, {
+        path: f.abs,
+      });
+    });
+  }
+
+  async single(
+    meta: NewSnapshotParams,
+    files: readonly OutgoingFile[],
+    signal?: AbortSignal,
+  ): Promise<NewSnapshotResponse> {
+    const res = await this.transport.request({
+      method: 'POST',
+      path: '/cb/snapshot',
+      headers: { 'content-type': 'application/json' },
+      body: () => Readable.from(singleBody(meta, files)),
+      signal,
+    });
+    return this.answer(res, 'single-request upload');
+  }
+
+  async freeze(address: SnapshotAddress, signal?: AbortSignal): Promise<SnapshotMeta> {
+    return this.json(
+      'POST',
+      `${snapshotPath(address)}/freeze`,
+      undefined,
+      signal,
+      ownerQuery(address),
+    );
+  }
+
+  async lacks(): Promise<Set<string>> {
+    throw new SnapupError(
+      'UNSUPPORTED',
+      '--dry-run cannot ask a CB server what it lacks without creating a snapshot; use it with the local store',
+    );
+  }
+
+  async get(
+    address: SnapshotAddress,
+    signal?: AbortSignal,
+  ): Promise<{ snapshot: SnapshotMeta; fileHashes: FileHashes }> {
+    await this.requireExtension('get', 'reading snapshots (pull, show)');
+    const body = await this.json<SnapshotMeta & { fileHashes: FileHashes }>(
+      'GET',
+      snapshotPath(address),
+      undefined,
+      signal,
+      ownerQuery(address),
+    );
+    const { fileHashes, ...snapshot } = body;
+    return { snapshot, fileHashes };
+  }
+
+  async *read(
+    address: SnapshotAddress,
+    path: string,
+    sha1: string,
+    signal?: AbortSignal,
+  ): AsyncGenerator<Buffer> {
+    await this.requireExtension('download', 'downloads (pull)');
+    const url = `${snapshotPath(address)}/files/${encodePathForUrl(path)}`;
+    const res = await this.transport.request({
+      method: 'GET',
+      path: url,
+      query: ownerQuery(address),
+      signal,
+    });
+    if (res.status !== 200) await this.answer(res, `download of ${path}`);
+    yield* verifiedChunks(
+      res.body,
+      sha1,
+      (actual) =>
+        new SnapupError(
+          'CORRUPT_OBJECT',
+          `${path}: the server sent content hashing to ${actual}, not ${sha1}`,
+          { path },
+        ),
+    );
+  }
+
+  async execute(address: SnapshotAddress, signal?: AbortSignal): Promise<SnapshotMeta> {
+    const info = await this.serverInfo();
+    if (!info.extensions.includes('execute')) {
+      // Nothing to record on a server without the extension; the pull itself succeeded.
+      return (await this.get(address, signal)).snapshot;
+    }
+    return this.json(
+      'POST',
+      `${snapshotPath(address)}/execute`,
+      undefined,
+      signal,
+      ownerQuery(address),
+    );
+  }
+
+  async list(
+    filter: { owner?: string; name?: string } = {},
+    signal?: AbortSignal,
+  ): Promise<SnapshotMeta[]> {
+    await this.requireExtension('list', 'listing snapshots');
+    const body = await this.json<{ snapshots: SnapshotMeta[] }>(
+      'GET',
+      '/cb/snapshots',
+      undefined,
+      signal,
+      filter,
+    );
+    return body.snapshots;
+  }
+
+  async remove(address: SnapshotAddress, signal?: AbortSignal): Promise<void> {
+    const res = await this.transport.request({
+      method: 'DELETE',
+      path: snapshotPath(address),
+      query: ownerQuery(address),
+      signal,
+    });
+    if (res.status !== 204 && res.status !== 200)
+      await this.answer(res, `removing ${formatAddress(address)}`);
+    else await res.body.dump();
+  }
+
+  close(): Promise<void> {
+    return this.transport.close();
+  }
+
+  private async json<T>(
+    method: RequestSpec['method'],
+    path: string,
+    body: unknown,
+    signal?: AbortSignal,
+    query?: Record<string, string | undefined>,
+  ): Promise<T> {
+    const res = await this.transport.request({
+      method,
+      path,
+      query,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : () => JSON.stringify(body),
+      signal,
+    });
+    return this.answer(res, `${method} ${path}`);
+  }
+
+  /** The JSON of a 2xx answer, or the error the status and error body describe. */
+  private async answer<T>(res: Response, what: string, path?: string): Promise<T> {
+    if (res.status >= 200 && res.status < 300) return (await res.body.json()) as T;
+    const text = await res.body.text().catch(() => '');
+    let parsed: z.infer<typeof errorBodySchema> = {};
+    try {
+      parsed = errorBodySchema.parse(JSON.parse(text));
+    } catch {
+      // not our JSON: keep the status alone
+    }
+    const origin = this.transport.baseUrl.origin;
+    const detail = parsed.message ?? (text.slice(0, 200) || `HTTP ${res.status}`);
+    const data = parsed.missing ? { missing: parsed.missing } : undefined;
+    const fail = (code: ErrorCode, message: string) =>
+      new SnapupError(code, message, { path, data });
+    switch (res.status) {
+      case 401:
+        return Promise.reject(
+          fail(
+            'UNAUTHORIZED',
+            `${origin}: credentials missing or wrong (401); add them to ~/.netrc with "snapup login ${origin} --user NAME", or set SNAPUP_USER/SNAPUP_PASSWORD`,
+          ),
+        );
+      case 403:
+        return Promise.reject(fail('FORBIDDEN', `${what}: ${detail}`));
+      case 404:
+        return Promise.reject(fail('NOT_FOUND', `${what}: ${detail}`));
+      case 409: {
+        const code =
+          parsed.error === 'FROZEN' || parsed.error === 'MISSING_CONTENT'
+            ? parsed.error
+            : 'CONFLICT';
+        return Promise.reject(fail(code, `${what}: ${detail}`));
+      }
+      case 410:
+        return Promise.reject(fail('GONE', `${what}: ${detail}`));
+      case 413:
+        return Promise.reject(fail('TOO_LARGE', `${what}: ${detail}`));
+      case 422:
+        return Promise.reject(
+          fail('HASH_MISMATCH', `${path ?? what}: the server computed another hash (${detail})`),
+        );
+      default:
+        if (res.status >= 400 && res.status < 500)
+          return Promise.reject(fail('BAD_INPUT', `${what}: ${detail}`));
+        return Promise.reject(
+          fail('IO', `${origin}: ${what} failed with HTTP ${res.status}: ${detail}`),
+        );
+    }
+  }
+}
+
+function snapshotPath(a: SnapshotAddress): string {
+  return `/cb/snapshots/${encodeURIComponent(a.name)}/${encodeURIComponent(a.tag)}`;
+}
+
+function ownerQuery(a: SnapshotAddress): Record<string, string | undefined> {
+  return { owner: a.owner };
+}
+
+/**
+ * The A4 body, streamed: `{"meta":…,"files":{"path":{"content":"<base64>",…},…}}` with each
+ * file read and encoded in bounded chunks, so memory stays small whatever the threshold.
+ */
+async function* singleBody(
+  meta: NewSnapshotParams,
+  files: readonly OutgoingFile[],
+): AsyncGenerator<string> {
+  yield `{"meta":${JSON.stringify(meta)},"files":{`;
+  for (const [i, f] of files.entries()) {
+    yield `${i > 0 ? ',' : ''}${JSON.stringify(f.path)}:{"permissions":${JSON.stringify(f.permissions)},"content":"`;
+    let carry: Buffer = Buffer.alloc(0);
+    for await (const chunk of createReadStream(f.abs, { highWaterMark: BASE64_CHUNK })) {
+      const buf = carry.length ? Buffer.concat([carry, chunk as Buffer]) : (chunk as Buffer);
+      const whole = buf.length - (buf.length % 3);
+      yield buf.subarray(0, whole).toString('base64');
+      carry = buf.subarray(whole);
+    }
+    yield `${carry.toString('base64')}"}`;
+  }
+  yield '}}';
+}
+
+/** A tar stream of the files, each read from disk as the stream is consumed. */
+function tarOf(files: readonly OutgoingFile[]): Readable {
+  const pack = tar.pack();
+  const out = new PassThrough();
+  (async () => {
+    for (const f of files) {
+      const entry = pack.entry({ name: f.path, size: f.size, mode: 0o644, type: 'file' });
+      await pipeline(createReadStream(f.abs), entry);
+    }
+    pack.finalize();
+  })().catch((err: unknown) => pack.destroy(err as Error));
+  pack.pipe(out);
+  pack.on('error', (err) => out.destroy(err));
+  return out;
+}

@@ -1,0 +1,364 @@
+/**
+ * The reference CB server: spec Parts A, B and C over HTTP, on the same Store the local
+ * backend uses. fastify gives us JSON body limits, content-type parsers that hand raw
+ * upload streams through untouched, and structured logs.
+ */
+import { Readable } from 'node:stream';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import tar from 'tar-stream';
+import { z } from 'zod';
+import { isSnapupError, SnapupError } from '../errors.js';
+import { checkSnapshotPath } from '../protocol/paths.js';
+import { parseOrThrow, permissionsSchema, type SnapshotAddress } from '../protocol/types.js';
+import type { SingleFile, Store } from '../store/store.js';
+import type { UserStore } from './users.js';
+
+export const SERVER_VERSION = '0.1.0';
+export const EXTENSIONS = ['health', 'list', 'get', 'download', 'execute', 'batch'] as const;
+
+export interface ServerLimits {
+  /** Largest JSON body (newSnapshot, A4). 64 MiB holds a ~450,000-file manifest. */
+  maxJsonBytes: number;
+  /** Largest single A2 upload. */
+  maxUploadBytes: number;
+  maxBatchBytes: number;
+  maxBatchEntries: number;
+  /** Uploads (A2, batch, A4) in flight at once before answering 503. */
+  maxInflightUploads: number;
+}
+
+export const DEFAULT_LIMITS: ServerLimits = {
+  maxJsonBytes: 64 << 20,
+  maxUploadBytes: 16 * 1024 ** 3,
+  maxBatchBytes: 256 << 20,
+  maxBatchEntries: 10_000,
+  maxInflightUploads: 64,
+};
+
+export interface ServerOptions {
+  store: Store;
+  users: UserStore;
+  limits?: Partial<ServerLimits>;
+  logger?: boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    user: string;
+  }
+}
+
+const singleBodySchema = z.object({
+  meta: z.unknown().optional(),
+  files: z
+    .record(z.string(), z.object({ content: z.string(), permissions: permissionsSchema }))
+    .optional(),
+});
+
+type AddressParams = { name: string; tag: string; '*'?: string };
+type OwnerQuery = { owner?: string };
+
+export function buildServer(options: ServerOptions): FastifyInstance {
+  const limits: ServerLimits = { ...DEFAULT_LIMITS, ...options.limits };
+  const { store, users } = options;
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: limits.maxJsonBytes,
+    // Paths inside snapshots can be long (spec B.6 allows 4096 bytes, percent-encoded).
+    routerOptions: { maxParamLength: 16 * 1024 },
+    return503OnClosing: true,
+  });
+  app.decorateRequest('user', '');
+
+  // Raw bodies (A2 uploads, batch tars) are handed over as streams, never buffered.
+  app.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
+
+  app.setErrorHandler((err, _req, reply) => sendError(reply, err));
+  app.setNotFoundHandler((req, reply) =>
+    reply
+      .code(404)
+      .send({ error: 'NOT_FOUND', message: `no such endpoint: ${req.method} ${req.url}` }),
+  );
+
+  app.addHook('onRequest', async (req, reply) => {
+    if (req.url === '/cb/health') return;
+    const user = await authenticate(req, users);
+    if (!user) {
+      reply.header('WWW-Authenticate', 'Basic realm="snapup", charset="UTF-8"');
+      return reply
+        .code(401)
+        .send({ error: 'UNAUTHORIZED', message: 'missing or wrong credentials' });
+    }
+    req.user = user;
+  });
+
+  let inflight = 0;
+  /** Bounds uploads in flight: over the limit, 503 with Retry-After instead of falling over. */
+  const guardUpload = async (reply: FastifyReply, fn: () => Promise<unknown>) => {
+    if (inflight >= limits.maxInflightUploads) {
+      reply.header('Retry-After', '1');
+      return reply
+        .code(503)
+        .send({ error: 'OVERLOADED', message: 'too many uploads in flight; retry shortly' });
+    }
+    inflight++;
+    try {
+      return await fn();
+    } finally {
+      inflight--;
+    }
+  };
+
+  app.get('/cb/health', async () => ({
+    status: 'ok',
+    version: SERVER_VERSION,
+    extensions: EXTENSIONS,
+    limits: {
+      maxJsonBytes: limits.maxJsonBytes,
+      maxUploadBytes: limits.maxUploadBytes,
+      maxBatchBytes: limits.maxBatchBytes,
+      maxBatchEntries: limits.maxBatchEntries,
+    },
+  }));
+
+  // A1
+  app.post('/cb/newSnapshot', async (req) => {
+    return store.newSnapshot(req.user, jsonBody(req));
+  });
+
+  // A4
+  app.post('/cb/snapshot', async (req, reply) =>
+    guardUpload(reply, async () => {
+      const body = parseOrThrow(singleBodySchema, jsonBody(req), 'body');
+      const files: Record<string, SingleFile> = {};
+      for (const [path, f] of Object.entries(body.files ?? {})) {
+        if (!/^[A-Za-z0-9+/]*={0,2}$/.test(f.content)) {
+          throw new SnapupError('BAD_INPUT', `files[${JSON.stringify(path)}].content: not base64`, {
+            field: 'files',
+          });
+        }
+        files[path] = {
+          content: { bytes: Buffer.from(f.content, 'base64') },
+          permissions: f.permissions,
+        };
+      }
+      return store.single(req.user, (body.meta ?? {}) as Record<string, unknown>, files);
+    }),
+  );
+
+  // A2
+  app.post<{ Params: AddressParams; Querystring: OwnerQuery }>(
+    '/cb/snapshots/:name/:tag/files/*',
+    async (req, reply) =>
+      guardUpload(reply, async () => {
+        const address = addressOf(req);
+        const path = filePath(req);
+        const declared = Number(req.headers['content-length'] ?? Number.NaN);
+        if (declared > limits.maxUploadBytes)
+          throw tooLarge(`upload of ${declared} bytes`, limits.maxUploadBytes);
+        const stream = limitStream(req.body as Readable, limits.maxUploadBytes);
+        const stored = await store.upload(req.user, address, path, { stream });
+        return reply.code(201).send(stored);
+      }),
+  );
+
+  // A3
+  app.post<{ Params: AddressParams; Querystring: OwnerQuery }>(
+    '/cb/snapshots/:name/:tag/freeze',
+    async (req) => store.freeze(req.user, addressOf(req)),
+  );
+
+  // A5
+  app.delete<{ Params: AddressParams; Querystring: OwnerQuery }>(
+    '/cb/snapshots/:name/:tag',
+    async (req, reply) => {
+      await store.remove(req.user, addressOf(req));
+      return reply.code(204).send();
+    },
+  );
+
+  // C: list
+  app.get<{ Querystring: { owner?: string; name?: string } }>('/cb/snapshots', async (req) => {
+    const filter: { owner?: string; name?: string } = {};
+    if (req.query.owner) filter.owner = req.query.owner;
+    if (req.query.name) filter.name = req.query.name;
+    return { snapshots: await store.list(req.user, filter) };
+  });
+
+  // C: one snapshot with its manifest
+  app.get<{ Params: AddressParams; Querystring: OwnerQuery }>(
+    '/cb/snapshots/:name/:tag',
+    async (req) => {
+      const { snapshot, fileHashes } = await store.get(req.user, addressOf(req));
+      return { ...snapshot, fileHashes };
+    },
+  );
+
+  // C: a file's bytes
+  app.get<{ Params: AddressParams; Querystring: OwnerQuery }>(
+    '/cb/snapshots/:name/:tag/files/*',
+    async (req, reply) => {
+      const path = filePath(req);
+      const { fileHashes } = await store.get(req.user, addressOf(req));
+      const entry = fileHashes[path];
+      if (!entry)
+        throw new SnapupError('NOT_FOUND', `${path}: no such file in the snapshot`, {
+          field: 'path',
+        });
+      const etag = `"${entry.sha1}"`;
+      if (req.headers['if-none-match'] === etag) return reply.code(304).send();
+      reply.header('ETag', etag).header('Content-Type', 'application/octet-stream');
+      if (entry.size !== undefined) reply.header('Content-Length', String(entry.size));
+      return reply.send(Readable.from(store.readObject(entry.sha1)));
+    },
+  );
+
+  // C: execute
+  app.post<{ Params: AddressParams; Querystring: OwnerQuery }>(
+    '/cb/snapshots/:name/:tag/execute',
+    async (req) => store.execute(req.user, addressOf(req)),
+  );
+
+  // C: batch of files as a tar stream
+  app.post<{ Params: AddressParams; Querystring: OwnerQuery }>(
+    '/cb/snapshots/:name/:tag/batch',
+    async (req, reply) =>
+      guardUpload(reply, async () => {
+        const address = addressOf(req);
+        const declared = Number(req.headers['content-length'] ?? Number.NaN);
+        if (declared > limits.maxBatchBytes)
+          throw tooLarge(`batch of ${declared} bytes`, limits.maxBatchBytes);
+        return receiveBatch(
+          store,
+          req.user,
+          address,
+          limitStream(req.body as Readable, limits.maxBatchBytes),
+          limits,
+        );
+      }),
+  );
+
+  return app;
+}
+
+function jsonBody(req: FastifyRequest): Record<string, unknown> {
+  const type = req.headers['content-type'] ?? '';
+  if (!type.startsWith('application/json')) {
+    throw new SnapupError('BAD_INPUT', 'body: send JSON with Content-Type: application/json', {
+      field: 'body',
+    });
+  }
+  if (typeof req.body !== 'object' || req.body === null || Array.isArray(req.body)) {
+    throw new SnapupError('BAD_INPUT', 'body: must be a JSON object', { field: 'body' });
+  }
+  return req.body as Record<string, unknown>;
+}
+
+function addressOf(
+  req: FastifyRequest<{ Params: AddressParams; Querystring: OwnerQuery }>,
+): SnapshotAddress {
+  const address: SnapshotAddress = { name: req.params.name, tag: req.params.tag };
+  if (req.query.owner) address.owner = req.query.owner;
+  return address;
+}
+
+function filePath(req: FastifyRequest<{ Params: AddressParams }>): string {
+  const path = req.params['*'] ?? '';
+  const problem = checkSnapshotPath(path);
+  if (problem)
+    throw new SnapupError('BAD_INPUT', `path ${JSON.stringify(path)}: ${problem}`, {
+      field: 'path',
+    });
+  return path;
+}
+
+function tooLarge(what: string, limit: number): SnapupError {
+  return new SnapupError('TOO_LARGE', `${what} is over the server's limit of ${limit} bytes`);
+}
+
+/** Passes a body through, failing with 413 once more than `limit` bytes arrived. */
+async function* limitStream(body: Readable, limit: number): AsyncGenerator<Uint8Array> {
+  let seen = 0;
+  for await (const chunk of body) {
+    seen += (chunk as Buffer).length;
+    if (seen > limit) throw tooLarge('body', limit);
+    yield chunk as Buffer;
+  }
+}
+
+interface BatchAnswer {
+  stored: { path: string; sha1: string; size: number }[];
+  rejected: { path: string; error: string; message: string }[];
+}
+
+async function receiveBatch(
+  store: Store,
+  user: string,
+  address: SnapshotAddress,
+  body: AsyncIterable<Uint8Array>,
+  limits: ServerLimits,
+): Promise<BatchAnswer> {
+  const answer: BatchAnswer = { stored: [], rejected: [] };
+  const extract = tar.extract();
+  const feeding = Readable.from(body).pipe(extract);
+  let entries = 0;
+  for await (const entry of feeding) {
+    const path = entry.header.name.replace(/^\.\//, '');
+    if (entry.header.type !== 'file') {
+      entry.resume();
+      continue;
+    }
+    if (++entries > limits.maxBatchEntries) {
+      entry.resume();
+      throw new SnapupError('TOO_LARGE', `batch has more than ${limits.maxBatchEntries} entries`);
+    }
+    try {
+      const stored = await store.upload(user, address, path, {
+        stream: entry as AsyncIterable<Uint8Array>,
+      });
+      answer.stored.push(stored);
+    } catch (err) {
+      entry.resume();
+      if (!isSnapupError(err) || err.status >= 500) throw err;
+      answer.rejected.push({ path, error: err.code, message: err.message });
+    }
+  }
+  return answer;
+}
+
+function sendError(reply: FastifyReply, err: unknown): FastifyReply {
+  if (isSnapupError(err)) {
+    const body: Record<string, unknown> = { error: err.code, message: err.message };
+    if (err.data?.missing) body.missing = err.data.missing;
+    if (err.status >= 500) reply.log.error(err);
+    return reply.code(err.status).send(body);
+  }
+  const e = err as { statusCode?: number; code?: string; message?: string };
+  if (e.statusCode === 413 || e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+    return reply
+      .code(413)
+      .send({ error: 'TOO_LARGE', message: 'request body is over the server limit' });
+  }
+  if (e.code === 'FST_ERR_CTP_INVALID_JSON' || e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
+    return reply
+      .code(400)
+      .send({ error: 'BAD_INPUT', message: `body: malformed JSON (${e.message})` });
+  }
+  if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) {
+    return reply
+      .code(e.statusCode)
+      .send({ error: 'BAD_INPUT', message: e.message ?? 'bad request' });
+  }
+  reply.log.error(err);
+  return reply.code(500).send({ error: 'INTERNAL', message: 'internal server error' });
+}
+
+async function authenticate(req: FastifyRequest, users: UserStore): Promise<string | undefined> {
+  const header = req.headers.authorization;
+  if (!header?.startsWith('Basic ')) return undefined;
+  const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon <= 0) return undefined;
+  const name = decoded.slice(0, colon);
+  return (await users.verify(name, decoded.slice(colon + 1))) ? name : undefined;
+}

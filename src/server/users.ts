@@ -1,0 +1,112 @@
+/**
+ * The server's users: `<data>/users.json`, passwords as scrypt hashes (node:crypto).
+ * A verified password is remembered (as a SHA-256) for the life of the process, since
+ * scrypt is slow by design and clients authenticate on every request.
+ */
+import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { z } from 'zod';
+import { SnapupError } from '../errors.js';
+import { checkName } from '../protocol/types.js';
+import { writeFileAtomic } from '../util/atomic.js';
+
+const scryptAsync = promisify(scrypt) as (
+  password: string,
+  salt: Buffer,
+  keylen: number,
+  options: { N: number; r: number; p: number; maxmem: number },
+) => Promise<Buffer>;
+
+const PARAMS = { N: 16384, r: 8, p: 1, keylen: 32 };
+
+const userSchema = z.object({
+  salt: z.string(),
+  hash: z.string(),
+  N: z.number().int(),
+  r: z.number().int(),
+  p: z.number().int(),
+});
+const fileSchema = z.object({ users: z.record(z.string(), userSchema) });
+type UserRecord = z.infer<typeof userSchema>;
+
+export class UserStore {
+  private readonly file: string;
+  private users: Record<string, UserRecord> = {};
+  private readonly verified = new Map<string, string>();
+
+  private constructor(dataDir: string) {
+    this.file = join(dataDir, 'users.json');
+  }
+
+  static async open(dataDir: string): Promise<UserStore> {
+    const store = new UserStore(dataDir);
+    await store.reload();
+    return store;
+  }
+
+  async reload(): Promise<void> {
+    let text: string;
+    try {
+      text = await fsp.readFile(this.file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        this.users = {};
+        return;
+      }
+      throw err;
+    }
+    const parsed = fileSchema.safeParse(JSON.parse(text));
+    if (!parsed.success)
+      throw new SnapupError('CORRUPT_STORE', `${this.file}: users file is corrupt`, {
+        path: this.file,
+      });
+    this.users = parsed.data.users;
+    this.verified.clear();
+  }
+
+  names(): string[] {
+    return Object.keys(this.users).sort();
+  }
+
+  async add(name: string, password: string): Promise<void> {
+    checkName(name, 'user');
+    if (password.length < 8) {
+      throw new SnapupError('BAD_INPUT', 'password: use at least 8 characters', {
+        field: 'password',
+      });
+    }
+    const salt = randomBytes(16);
+    const hash = await scryptAsync(password, salt, PARAMS.keylen, { ...PARAMS, maxmem: 64 << 20 });
+    this.users[name] = {
+      salt: salt.toString('base64'),
+      hash: hash.toString('base64'),
+      N: PARAMS.N,
+      r: PARAMS.r,
+      p: PARAMS.p,
+    };
+    await fsp.mkdir(join(this.file, '..'), { recursive: true });
+    await writeFileAtomic(this.file, JSON.stringify({ users: this.users }, null, 2), {
+      mode: 0o600,
+    });
+    this.verified.delete(name);
+  }
+
+  async verify(name: string, password: string): Promise<boolean> {
+    const user = this.users[name];
+    if (!user) return false;
+    const fingerprint = createHash('sha256').update(password).digest('hex');
+    if (this.verified.get(name) === fingerprint) return true;
+    const expected = Buffer.from(user.hash, 'base64');
+    const actual = await scryptAsync(password, Buffer.from(user.salt, 'base64'), expected.length, {
+      N: user.N,
+      r: user.r,
+      p: user.p,
+      maxmem: 64 << 20,
+    });
+    const ok = actual.length === expected.length && timingSafeEqual(actual, expected);
+    if (ok) this.verified.set(name, fingerprint);
+    return ok;
+  }
+}
