@@ -61,7 +61,7 @@ export class CbClient implements PushTarget, PullSource {
   readonly transport: Transport;
   private info: Promise<ServerInfo> | undefined;
 
-  constructor(private readonly options: CbClientOptions) {
+  constructor(options: CbClientOptions) {
     const headers: Record<string, string> = { 'user-agent': 'snapup' };
     if (options.credentials) {
       const token = Buffer.from(

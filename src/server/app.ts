@@ -300,9 +300,13 @@ async function receiveBatch(
 ): Promise<BatchAnswer> {
   const answer: BatchAnswer = { stored: [], rejected: [] };
   const extract = tar.extract();
-  const feeding = Readable.from(body).pipe(extract);
+  const source = Readable.from(body);
+  // pipe() does not pass errors on: a client that goes away mid-body must fail this
+  // request, not the process.
+  source.on('error', (err) => extract.destroy(err));
+  source.pipe(extract);
   let entries = 0;
-  for await (const entry of feeding) {
+  for await (const entry of extract) {
     const path = entry.header.name.replace(/^\.\//, '');
     if (entry.header.type !== 'file') {
       entry.resume();
