@@ -13,6 +13,7 @@ import { encodePathForUrl } from '../protocol/paths.js';
 import type {
   FileHashes,
   NewSnapshotParams,
+  NewSnapshotRequest,
   NewSnapshotResponse,
   SnapshotAddress,
   SnapshotMeta,
@@ -99,7 +100,10 @@ export class CbClient implements PushTarget, PullSource {
     }
   }
 
-  async newSnapshot(params: NewSnapshotParams, signal?: AbortSignal): Promise<NewSnapshotResponse> {
+  async newSnapshot(
+    params: NewSnapshotRequest,
+    signal?: AbortSignal,
+  ): Promise<NewSnapshotResponse> {
     return this.json('POST', '/cb/newSnapshot', params, signal);
   }
 

@@ -6,6 +6,7 @@
 import type {
   FileHashes,
   NewSnapshotParams,
+  NewSnapshotRequest,
   NewSnapshotResponse,
   Permissions,
   SnapshotAddress,
@@ -25,7 +26,7 @@ export interface OutgoingFile {
 export interface PushTarget {
   /** Human description for messages, e.g. "local store /home/me/.local/share/snapup". */
   readonly description: string;
-  newSnapshot(params: NewSnapshotParams, signal?: AbortSignal): Promise<NewSnapshotResponse>;
+  newSnapshot(params: NewSnapshotRequest, signal?: AbortSignal): Promise<NewSnapshotResponse>;
   upload(
     address: SnapshotAddress,
     file: OutgoingFile,
