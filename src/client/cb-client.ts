@@ -312,6 +312,15 @@ export class CbClient implements PushTarget, PullSource {
     const data = parsed.missing ? { missing: parsed.missing } : undefined;
     const fail = (code: ErrorCode, message: string) =>
       new SnapupError(code, message, { path, data });
+    if (res.status >= 300 && res.status < 400) {
+      const location = res.headers.location;
+      return Promise.reject(
+        fail(
+          'BAD_INPUT',
+          `${origin}: ${what} was redirected to ${String(location)}; snapup does not follow redirects (credentials must not travel to another host): give that address as --server`,
+        ),
+      );
+    }
     switch (res.status) {
       case 401:
         return Promise.reject(

@@ -93,6 +93,8 @@ class PushSession {
   /** Digest of `files`; recomputed only when a re-hash changes them. */
   private digest: string;
   private readonly uploadedHashes = new Set<string>();
+  /** Paths the target refused with a hash mismatch in this round. */
+  private readonly mismatched = new Set<string>();
   private uploadedFiles = 0;
   private uploadedBytes = 0;
   private requests = 0;
@@ -237,7 +239,9 @@ class PushSession {
       } catch (err) {
         if (isSnapupError(err) && err.code === 'HASH_MISMATCH') {
           const culprit = ready.find((f) => f.path === err.path || f.abs === err.path);
-          return { changed: [...changed, ...(culprit ? [culprit] : ready)] };
+          const suspects = culprit ? [culprit] : ready;
+          for (const f of suspects) this.mismatched.add(f.path);
+          return { changed: [...changed, ...suspects] };
         }
         // A server that refuses A4 for an existing snapshot (spec D) gets A2 uploads instead.
         if (!(isSnapupError(err) && (err.code === 'CONFLICT' || err.code === 'FROZEN'))) throw err;
@@ -267,8 +271,10 @@ class PushSession {
         results.forEach((r, i) => {
           const f = ready[i] as ManifestFile;
           if (!(r instanceof Error)) sent(f);
-          else if (isSnapupError(r) && r.code === 'HASH_MISMATCH') changed.push(f);
-          else throw r;
+          else if (isSnapupError(r) && r.code === 'HASH_MISMATCH') {
+            changed.push(f);
+            this.mismatched.add(f.path);
+          } else throw r;
         });
       },
       signal,
@@ -330,6 +336,14 @@ class PushSession {
         continue;
       }
       const digest = sha1File(fresh.abs);
+      if (this.mismatched.has(f.path) && digest.sha1 === f.sha1) {
+        // The file still has the hash we declared: the target, not the file, disagrees.
+        throw new SnapupError(
+          'HASH_MISMATCH',
+          `${f.abs}: ${this.options.target.description} stored another hash than the file's ${f.sha1}; the bytes were altered on the way or by the server`,
+          { path: f.abs },
+        );
+      }
       next.push({
         ...fresh,
         size: digest.size,
@@ -338,6 +352,7 @@ class PushSession {
       });
     }
     this.files = next;
+    this.mismatched.clear();
     this.digest = manifestDigest(toFileHashes(next));
   }
 
