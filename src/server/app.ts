@@ -343,7 +343,7 @@ function sendError(reply: FastifyReply, err: unknown): FastifyReply {
       .code(413)
       .send({ error: 'TOO_LARGE', message: 'request body is over the server limit' });
   }
-  if (e.code === 'FST_ERR_CTP_INVALID_JSON' || e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
+  if (e.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
     return reply
       .code(400)
       .send({ error: 'BAD_INPUT', message: `body: malformed JSON (${e.message})` });

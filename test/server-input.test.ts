@@ -1,0 +1,191 @@
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningServer } from '../src/server/serve.js';
+import { sha1 } from './helpers.js';
+import { basic, testServer } from './server-helpers.js';
+
+let server: RunningServer;
+const HELLO = sha1('hello');
+
+beforeAll(async () => {
+  server = await testServer({ maxJsonBytes: 64 * 1024, maxUploadBytes: 1024, maxBatchBytes: 4096 });
+  const r = await call('POST', '/cb/newSnapshot', {
+    json: {
+      name: 'app',
+      tag: 'v1',
+      fileHashes: { 'a.txt': { sha1: HELLO, permissions: { ro: false, exe: false } } },
+    },
+  });
+  expect(r.status).toBe(200);
+});
+afterAll(() => server.close());
+
+async function call(
+  method: string,
+  path: string,
+  options: { json?: unknown; raw?: string | Buffer; type?: string; auth?: string | null } = {},
+): Promise<{ status: number; body: { error?: string; message?: string } }> {
+  const headers: Record<string, string> = {};
+  if (options.auth !== null) headers.authorization = options.auth ?? basic('alice');
+  let body: string | Buffer | undefined;
+  if (options.json !== undefined) {
+    headers['content-type'] = 'application/json';
+    body = JSON.stringify(options.json);
+  } else if (options.raw !== undefined) {
+    headers['content-type'] = options.type ?? 'application/octet-stream';
+    body = options.raw;
+  }
+  const res = await fetch(`${server.url}${path}`, { method, headers, body });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : {} };
+}
+
+/** Everything the store holds, to prove a refused request wrote nothing. */
+function storeState(): string[] {
+  const root = server.store.root;
+  const list = (dir: string): string[] =>
+    readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory() ? list(join(dir, e.name)) : [join(dir, e.name).slice(root.length)],
+    );
+  return list(root)
+    .filter((p) => !p.startsWith('/lock'))
+    .sort();
+}
+
+describe('the server refuses bad input with the right status, and writes nothing', () => {
+  const upload = (path: string, raw = 'hello') =>
+    call('POST', `/cb/snapshots/app/v1/files/${path}`, { raw });
+
+  it.each([
+    ['..%2Fescape', /"\.\." segment/],
+    ['a/..%2F..%2Fescape', /"\.\." segment/],
+    ['%2Fetc%2Fpasswd', /absolute/],
+    ['a%5Cb', /backslash/],
+    ['nul%00byte', /NUL/],
+    ['a//b', /empty segment/],
+    ['x'.repeat(5000), /longer than 4096 bytes/],
+  ])('upload path %s → 400', async (path, message) => {
+    const before = storeState();
+    const r = await upload(path);
+    expect(r.status).toBe(400);
+    expect(r.body.error).toBe('BAD_INPUT');
+    expect(r.body.message).toMatch(message);
+    expect(storeState()).toEqual(before);
+  });
+
+  it.each([
+    ['malformed JSON', '{"name": "x",', /malformed JSON/],
+    ['a JSON array', '[1,2]', /must be a JSON object/],
+  ])('newSnapshot with %s → 400', async (_what, raw, message) => {
+    const before = storeState();
+    const r = await call('POST', '/cb/newSnapshot', { raw, type: 'application/json' });
+    expect(r.status).toBe(400);
+    expect(r.body.message).toMatch(message);
+    expect(storeState()).toEqual(before);
+  });
+
+  it.each([
+    [{ name: 42 }, /newSnapshot\["name"\]/],
+    [{ expirationTimeSec: 'soon' }, /expirationTimeSec/],
+    [{ accessLevel: 'Everyone' }, /accessLevel/],
+    [
+      { fileHashes: { 'a.txt': { sha1: 'not-hex', permissions: { ro: false, exe: false } } } },
+      /"a\.txt"\.sha1: must be 40 lowercase hex/,
+    ],
+    [
+      {
+        fileHashes: {
+          'a.txt': { sha1: HELLO.toUpperCase(), permissions: { ro: false, exe: false } },
+        },
+      },
+      /sha1/,
+    ],
+    [
+      { fileHashes: { 'a.txt': { sha1: HELLO, permissions: { ro: 'no', exe: false } } } },
+      /permissions/,
+    ],
+    [
+      { fileHashes: { '../up': { sha1: HELLO, permissions: { ro: false, exe: false } } } },
+      /"\.\." segment/,
+    ],
+    [{ name: 'bad/name' }, /name/],
+  ])('newSnapshot with wrong types %j → 400 naming the field', async (json, message) => {
+    const before = storeState();
+    const r = await call('POST', '/cb/newSnapshot', { json });
+    expect(r.status).toBe(400);
+    expect(r.body.error).toBe('BAD_INPUT');
+    expect(r.body.message).toMatch(message);
+    expect(storeState()).toEqual(before);
+  });
+
+  it('an oversized JSON body → 413', async () => {
+    const before = storeState();
+    const r = await call('POST', '/cb/newSnapshot', {
+      json: { name: 'big', padding: 'x'.repeat(100 * 1024) },
+    });
+    expect(r.status).toBe(413);
+    expect(storeState()).toEqual(before);
+  });
+
+  it('an oversized upload → 413, and no object', async () => {
+    const before = storeState();
+    const r = await upload('a.txt', 'y'.repeat(2000));
+    expect(r.status).toBe(413);
+    expect(r.body.error).toBe('TOO_LARGE');
+    expect(storeState()).toEqual(before);
+  });
+
+  it('content that does not match the declared hash → 422, and no object', async () => {
+    const before = storeState();
+    const r = await upload('a.txt', 'not hello');
+    expect(r.status).toBe(422);
+    expect(r.body.error).toBe('HASH_MISMATCH');
+    expect(storeState()).toEqual(before);
+  });
+
+  it('missing or wrong credentials → 401 with a Basic challenge', async () => {
+    const before = storeState();
+    for (const auth of [null, basic('alice', 'wrong'), basic('mallory', 'x'), 'Bearer abc']) {
+      const res = await fetch(`${server.url}/cb/newSnapshot`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(auth ? { authorization: auth } : {}) },
+        body: JSON.stringify({ name: 'x' }),
+      });
+      expect(res.status).toBe(401);
+      expect(res.headers.get('www-authenticate')).toMatch(/^Basic/);
+      expect((await res.json()).error).toBe('UNAUTHORIZED');
+    }
+    expect(storeState()).toEqual(before);
+  });
+
+  it('health needs no credentials and advertises extensions and limits', async () => {
+    const r = await call('GET', '/cb/health', { auth: null });
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({
+      status: 'ok',
+      extensions: expect.arrayContaining(['batch', 'list']),
+      limits: { maxUploadBytes: 1024 },
+    });
+  });
+
+  it('an unknown snapshot → 404, a freeze with missing content → 409 listing the paths', async () => {
+    expect((await call('POST', '/cb/snapshots/nope/v1/freeze')).status).toBe(404);
+    const r = await call('POST', '/cb/snapshots/app/v1/freeze');
+    expect(r.status).toBe(409);
+    expect(r.body).toMatchObject({ error: 'MISSING_CONTENT', missing: ['a.txt'] });
+  });
+
+  it('a bad A4 body → 400', async () => {
+    const before = storeState();
+    const r = await call('POST', '/cb/snapshot', {
+      json: {
+        meta: { name: 'x' },
+        files: { 'a.txt': { content: '!!not base64!!', permissions: { ro: false, exe: false } } },
+      },
+    });
+    expect(r.status).toBe(400);
+    expect(r.body.message).toMatch(/not base64/);
+    expect(storeState()).toEqual(before);
+  });
+});
