@@ -154,7 +154,7 @@ describe('the server refuses bad input with the right status, and writes nothing
       });
       expect(res.status).toBe(401);
       expect(res.headers.get('www-authenticate')).toMatch(/^Basic/);
-      expect((await res.json()).error).toBe('UNAUTHORIZED');
+      expect(((await res.json()) as { error: string }).error).toBe('UNAUTHORIZED');
     }
     expect(storeState()).toEqual(before);
   });
