@@ -1,0 +1,162 @@
+import { spawn } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { CLI, ROOT, readTree, runCli, sha1, tempDir, writeTree } from './helpers.js';
+import { basic, testServer } from './server-helpers.js';
+
+/** A request body that sends `first`, then waits for `release` before finishing. */
+function slowBody(first: string, release: Promise<void>): ReadableStream<Uint8Array> {
+  return new ReadableStream({
+    async start(controller) {
+      controller.enqueue(new TextEncoder().encode(first));
+      await release;
+      controller.close();
+    },
+  });
+}
+
+describe('server operations', () => {
+  it('answers 503 with Retry-After when too many uploads are in flight', async () => {
+    const server = await testServer({ maxInflightUploads: 1 });
+    try {
+      const headers = { authorization: basic('alice'), 'content-type': 'application/json' };
+      const made = await fetch(`${server.url}/cb/newSnapshot`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({
+          name: 'busy',
+          fileHashes: {
+            'a.txt': { sha1: sha1('slow upload'), permissions: { ro: false, exe: false } },
+          },
+        }),
+      });
+      expect(made.status).toBe(200);
+      let release = () => {};
+      const released = new Promise<void>((r) => {
+        release = r;
+      });
+      const slow = fetch(`${server.url}/cb/snapshots/busy/default/files/a.txt`, {
+        method: 'POST',
+        headers: { authorization: basic('alice'), 'content-type': 'application/octet-stream' },
+        body: slowBody('slow ', released),
+        duplex: 'half',
+      } as RequestInit);
+      await new Promise((r) => setTimeout(r, 200));
+      const second = await fetch(`${server.url}/cb/snapshots/busy/default/files/b.txt`, {
+        method: 'POST',
+        headers: { authorization: basic('alice'), 'content-type': 'application/octet-stream' },
+        body: 'other',
+      });
+      expect(second.status).toBe(503);
+      expect(second.headers.get('retry-after')).toBe('1');
+      release();
+      // The first upload's remaining bytes never come ("slow " only): 422, the slot frees.
+      const first = await slow;
+      expect(first.status).toBe(422);
+      const third = await fetch(`${server.url}/cb/snapshots/busy/default/files/a.txt`, {
+        method: 'POST',
+        headers: { authorization: basic('alice'), 'content-type': 'application/octet-stream' },
+        body: 'slow upload',
+      });
+      expect(third.status).toBe(201);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('shuts down cleanly on SIGTERM and leaves no temp files', async () => {
+    const data = tempDir();
+    expect(
+      (
+        await runCli(['user', 'add', 'alice', '--data', data], {
+          env: { SNAPUP_PASSWORD: 'alice-password' },
+        })
+      ).code,
+    ).toBe(0);
+    const child = spawn(process.execPath, [CLI, 'serve', '--data', data, '--port', '0', '--json'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const url = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (d) => {
+        out += d;
+        const m = /"url": "([^"]+)"/.exec(out);
+        if (m?.[1]) resolve(m[1]);
+      });
+      child.on('exit', () => reject(new Error('server exited early')));
+    });
+    const src = tempDir();
+    writeTree(src, { 'x.txt': 'x', 'y/z.txt': 'z' });
+    const env = {
+      SNAPUP_USER: 'alice',
+      SNAPUP_PASSWORD: 'alice-password',
+      XDG_CACHE_HOME: tempDir(),
+    };
+    expect(
+      (await runCli(['push', src, '--server', url, '--name', 'before-stop'], { env })).code,
+    ).toBe(0);
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    const tmp = join(data, 'store', 'tmp');
+    expect(statSync(tmp).isDirectory()).toBe(true);
+    const { readdirSync } = await import('node:fs');
+    expect(readdirSync(tmp)).toEqual([]);
+  });
+
+  it('user add, login, and the CLI against a server: push, ls, show, pull, rm', async () => {
+    const data = tempDir();
+    const server = await testServer({}, data);
+    try {
+      const netrc = join(tempDir(), 'netrc');
+      const base = { NETRC: netrc, XDG_CACHE_HOME: tempDir() };
+      const add = await runCli(['user', 'add', 'dora', '--data', data], {
+        env: { SNAPUP_PASSWORD: 'dora-password' },
+      });
+      expect(add.code).toBe(0);
+      await server.users.reload();
+      const bad = await runCli(['login', server.url, '--user', 'dora', '--password', 'nope-nope'], {
+        env: base,
+      });
+      expect(bad.code).toBe(7);
+      expect(bad.stderr).toMatch(/credentials missing or wrong/);
+      const login = await runCli(['login', server.url, '--user', 'dora'], {
+        env: { ...base, SNAPUP_PASSWORD: 'dora-password' },
+      });
+      expect(login.code).toBe(0);
+      expect(readFileSync(netrc, 'utf8')).toBe(
+        'machine 127.0.0.1 login dora password dora-password\n',
+      );
+      expect(statSync(netrc).mode & 0o777).toBe(0o600);
+
+      const env = { ...base, SNAPUP_SERVER: server.url };
+      const sample = join(ROOT, 'fixtures', 'sample');
+      const push = await runCli(['push', sample, '--name', 'app', '--tag', '1.0', '--json'], {
+        env,
+      });
+      expect(push.code).toBe(0);
+      expect(JSON.parse(push.stdout).snapshot).toMatchObject({
+        name: 'app',
+        tag: '1.0',
+        frozen: true,
+        owner: 'dora',
+      });
+      expect((await runCli(['ls'], { env })).stdout).toMatch(/app\/1\.0\s+frozen/);
+      expect(JSON.parse((await runCli(['show', 'app/1.0', '--json'], { env })).stdout).owner).toBe(
+        'dora',
+      );
+      const dest = join(tempDir(), 'out');
+      expect((await runCli(['pull', 'app/1.0', dest], { env })).code).toBe(0);
+      expect(readTree(dest)).toEqual(readTree(sample));
+      expect((await runCli(['rm', 'app/1.0'], { env })).code).toBe(0);
+      const gone = await runCli(['show', 'app/1.0'], { env });
+      expect(gone.code).toBe(3);
+      const gc = await runCli(['gc'], { env });
+      expect(gc.code).toBe(1);
+      expect(gc.stderr).toMatch(/gc works on the local store/);
+    } finally {
+      await server.close();
+    }
+  });
+});
