@@ -2,7 +2,7 @@
  * The CB protocol over HTTP (specs/cb-protocol.md): a push target and, where the server
  * offers the Part C extensions, a pull source. Works against a Part A-only server.
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, readFileSync } from 'node:fs';
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
@@ -54,6 +54,7 @@ const batchAnswerSchema = z.object({
   rejected: z.array(z.object({ path: z.string(), error: z.string(), message: z.string() })),
 });
 
+const SMALL_TAR_ENTRY = 1 << 20;
 /** Base64 is made from whole 3-byte groups per chunk, so chunks concatenate. */
 const BASE64_CHUNK = 3 * 256 * 1024;
 
@@ -389,18 +390,47 @@ async function* singleBody(
   yield '}}';
 }
 
-/** A tar stream of the files, each read from disk as the stream is consumed. */
+/**
+ * A tar stream of the files, each read from disk as the stream is consumed: small files in
+ * one read (a stream per 4 KiB file costs more than the file), large ones streamed.
+ */
 function tarOf(files: readonly OutgoingFile[]): Readable {
   const pack = tar.pack();
   const out = new PassThrough();
   (async () => {
     for (const f of files) {
-      const entry = pack.entry({ name: f.path, size: f.size, mode: 0o644, type: 'file' });
-      await pipeline(createReadStream(f.abs), entry);
+      const header = { name: f.path, size: f.size, mode: 0o644, type: 'file' as const };
+      if (f.size <= SMALL_TAR_ENTRY) {
+        // Synchronous: ~15 us for a small file, against ~100 us for the four async calls.
+        const bytes = readFileSync(f.abs);
+        // A file that changed size since the scan: its entry still says what it holds.
+        await new Promise<void>((resolve, reject) =>
+          pack.entry({ ...header, size: bytes.length }, bytes, (err) =>
+            err ? reject(err) : resolve(),
+          ),
+        );
+      } else {
+        await pipeline(createReadStream(f.abs), pack.entry(header));
+      }
     }
     pack.finalize();
   })().catch((err: unknown) => pack.destroy(err as Error));
-  pack.pipe(out);
   pack.on('error', (err) => out.destroy(err));
-  return out;
+  return Readable.from(coalesce(pack.pipe(out), 256 * 1024));
+}
+
+/** Joins small chunks (tar headers, padding, small files) into fewer, larger socket writes. */
+async function* coalesce(source: AsyncIterable<Buffer>, size: number): AsyncGenerator<Buffer> {
+  let parts: Buffer[] = [];
+  let length = 0;
+  for await (const chunk of source) {
+    parts.push(chunk);
+    length += chunk.length;
+    if (length >= size) {
+      yield Buffer.concat(parts, length);
+      parts = [];
+      length = 0;
+    }
+  }
+  if (length > 0) yield Buffer.concat(parts, length);
 }

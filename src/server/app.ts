@@ -9,8 +9,13 @@ import tar from 'tar-stream';
 import { z } from 'zod';
 import { isSnapupError, SnapupError } from '../errors.js';
 import { checkSnapshotPath } from '../protocol/paths.js';
-import { parseOrThrow, permissionsSchema, type SnapshotAddress } from '../protocol/types.js';
-import type { SingleFile, Store } from '../store/store.js';
+import {
+  parseOrThrow,
+  permissionsSchema,
+  type SnapshotAddress,
+  type UploadResponse,
+} from '../protocol/types.js';
+import type { BatchFile, SingleFile, Store } from '../store/store.js';
 import type { UserStore } from './users.js';
 
 export const SERVER_VERSION = '0.1.0';
@@ -306,6 +311,17 @@ async function receiveBatch(
   source.on('error', (err) => extract.destroy(err));
   source.pipe(extract);
   let entries = 0;
+  // Small entries are gathered and stored together on the worker pool; large ones stream.
+  let pending: BatchFile[] = [];
+  let pendingBytes = 0;
+  const flush = async () => {
+    if (pending.length === 0) return;
+    const files = pending;
+    pending = [];
+    pendingBytes = 0;
+    const results = await store.uploadBatch(user, address, files);
+    results.forEach((r, i) => record(answer, (files[i] as BatchFile).path, r));
+  };
   for await (const entry of extract) {
     const path = entry.header.name.replace(/^\.\//, '');
     if (entry.header.type !== 'file') {
@@ -316,18 +332,45 @@ async function receiveBatch(
       entry.resume();
       throw new SnapupError('TOO_LARGE', `batch has more than ${limits.maxBatchEntries} entries`);
     }
-    try {
-      const stored = await store.upload(user, address, path, {
-        stream: entry as AsyncIterable<Uint8Array>,
-      });
-      answer.stored.push(stored);
-    } catch (err) {
+    const problem = checkSnapshotPath(path);
+    if (problem) {
       entry.resume();
-      if (!isSnapupError(err) || err.status >= 500) throw err;
-      answer.rejected.push({ path, error: err.code, message: err.message });
+      answer.rejected.push({ path, error: 'BAD_INPUT', message: `${path}: ${problem}` });
+      continue;
     }
+    const size = entry.header.size ?? 0;
+    if (size <= SMALL_ENTRY) {
+      const chunks: Buffer[] = [];
+      for await (const chunk of entry) chunks.push(chunk as Buffer);
+      pending.push({ path, bytes: Buffer.concat(chunks) });
+      pendingBytes += size;
+      if (pending.length >= 256 || pendingBytes >= 8 << 20) await flush();
+      continue;
+    }
+    await flush();
+    const stored = await store
+      .upload(user, address, path, { stream: entry as AsyncIterable<Uint8Array> })
+      .catch((err: unknown) => {
+        entry.resume();
+        return err as Error;
+      });
+    record(answer, path, stored);
   }
+  await flush();
   return answer;
+}
+
+/** Files up to this size in a batch are stored together on the worker pool. */
+const SMALL_ENTRY = 1 << 20;
+
+/** Adds one path's outcome to a batch answer; a server-side failure fails the request. */
+function record(answer: BatchAnswer, path: string, result: UploadResponse | Error): void {
+  if (!(result instanceof Error)) {
+    answer.stored.push(result);
+    return;
+  }
+  if (!isSnapupError(result) || result.status >= 500) throw result;
+  answer.rejected.push({ path, error: result.code, message: result.message });
 }
 
 function sendError(reply: FastifyReply, err: unknown): FastifyReply {

@@ -1,6 +1,7 @@
 /**
- * Copies small local files into the object store with synchronous calls, for a worker
- * thread: read, hash, compare with the declared hash, write a temp file, rename. Five
+ * Copies small files (local paths, or bytes received by the server) into the object store
+ * with synchronous calls, for a worker thread: read, hash, compare with the declared hash,
+ * write a temp file, rename. Five
  * syscalls a file and no promise round trips, which is what a push of tens of thousands of
  * small files spends its time on.
  */
@@ -18,8 +19,10 @@ import { join } from 'node:path';
 import { threadId } from 'node:worker_threads';
 
 export interface IngestItem {
-  /** The local file to copy. */
-  file: string;
+  /** The local file to copy, or… */
+  file?: string;
+  /** …the bytes themselves (a server's batch entry). */
+  bytes?: Uint8Array;
   /** The hash its content must have. */
   expected: string;
 }
@@ -39,7 +42,7 @@ export function ingestFiles(
   return items.map((item) => {
     let temp: string | undefined;
     try {
-      const bytes = readFileSync(item.file);
+      const bytes = item.bytes ?? readFileSync(item.file as string);
       const sha1 = createHash('sha1').update(bytes).digest('hex');
       if (sha1 !== item.expected) {
         return {

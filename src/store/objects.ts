@@ -131,22 +131,27 @@ export class ObjectStore {
   }
 
   /**
-   * Stores many small local files, each checked against its expected hash, on the worker
-   * pool (see ingest.ts). Per file: the stored object, or the error that stopped it.
+   * Stores many small contents (local files or bytes), each checked against its expected
+   * hash, on the worker pool (see ingest.ts). `origin` names each in errors. Per item: the
+   * stored object, or the error that stopped it.
    */
   async putFiles(
-    items: readonly IngestItem[],
+    items: readonly (IngestItem & { origin: string })[],
     signal?: AbortSignal,
   ): Promise<(StoredObject | SnapupError)[]> {
     const results = await runInPool<IngestResult[]>(
       'ingest',
-      { objectsDir: this.dir, tempDir: this.tempDir, items },
+      {
+        objectsDir: this.dir,
+        tempDir: this.tempDir,
+        items: items.map(({ origin: _, ...item }) => item),
+      },
       signal,
     ).catch((err: unknown) => {
       throw signal?.aborted ? abortError(signal) : err;
     });
     return results.map((r, i) => {
-      const file = (items[i] as IngestItem).file;
+      const file = (items[i] as { origin: string }).origin;
       if (!('error' in r)) return r;
       if (r.code === 'HASH_MISMATCH') {
         return new SnapupError('HASH_MISMATCH', `${file}: ${r.error}`, {

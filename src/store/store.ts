@@ -39,6 +39,13 @@ export type ContentSource =
   | { bytes: Uint8Array }
   | { stream: AsyncIterable<Uint8Array> };
 
+/** A file of a batch upload: its snapshot path and a local file or the bytes. */
+export interface BatchFile {
+  path: string;
+  file?: string;
+  bytes?: Uint8Array;
+}
+
 export interface SingleFile {
   content: ContentSource;
   permissions: Permissions;
@@ -333,14 +340,14 @@ export class Store {
   }
 
   /**
-   * Many A2 uploads at once (the local form of the `batch` extension): one record lookup,
-   * then the files are copied on the worker pool. Per file, what was stored or the error;
-   * undeclared paths go through upload() one by one since they change the record.
+   * Many small A2 uploads at once (the `batch` extension, and the local push): one record
+   * lookup, then the contents are stored on the worker pool. Per file, what was stored or
+   * the error; undeclared paths go through upload() one by one since they change the record.
    */
   async uploadBatch(
     caller: string,
     address: SnapshotAddress,
-    files: readonly { path: string; file: string }[],
+    files: readonly BatchFile[],
     signal?: AbortSignal,
   ): Promise<(UploadResponse | SnapupError)[]> {
     const record = await this.resolveForUpload(caller, address);
@@ -350,15 +357,20 @@ export class Store {
     const declared: number[] = [];
     for (const [i, f] of files.entries()) {
       if (manifest[f.path]) declared.push(i);
-      else
-        out[i] = await this.upload(caller, address, f.path, { file: f.file }, signal).catch(
+      else {
+        const content: ContentSource = f.bytes ? { bytes: f.bytes } : { file: f.file as string };
+        out[i] = await this.upload(caller, address, f.path, content, signal).catch(
           (e: SnapupError) => e,
         );
+      }
     }
-    const items = declared.map((i) => ({
-      file: (files[i] as { file: string }).file,
-      expected: (manifest[(files[i] as { path: string }).path] as { sha1: string }).sha1,
-    }));
+    const items = declared.map((i) => {
+      const f = files[i] as BatchFile;
+      const expected = (manifest[f.path] as { sha1: string }).sha1;
+      return f.bytes
+        ? { bytes: f.bytes, expected, origin: f.path }
+        : { file: f.file, expected, origin: f.file as string };
+    });
     const stored = items.length > 0 ? await this.objects.putFiles(items, signal) : [];
     declared.forEach((fileIndex, k) => {
       const r = stored[k] as StoredObject | SnapupError;
