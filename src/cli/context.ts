@@ -1,8 +1,7 @@
 /** What every command shares: global options, the backend, output and interruption. */
 import type { Command } from 'commander';
 import { defaultStoreDir, LocalBackend } from '../backends/local.js';
-import { CbClient } from '../client/cb-client.js';
-import { type Credentials, netrcCredentials } from '../client/netrc.js';
+import type { Credentials } from '../client/netrc.js';
 import type { PullSource, PushTarget } from '../engine/target.js';
 import { SnapupError } from '../errors.js';
 import type { SnapshotAddress, SnapshotMeta } from '../protocol/types.js';
@@ -30,6 +29,8 @@ export async function openBackend(g: GlobalOptions, connections?: number): Promi
   const server = g.server ?? process.env.SNAPUP_SERVER;
   if (!server) return openLocal(g);
   const credentials = await credentialsFor(server, g);
+  // Loaded only when needed: the HTTP client stack costs ~80 ms of start-up.
+  const { CbClient } = await import('../client/cb-client.js');
   return new CbClient({ server, credentials, connections });
 }
 
@@ -65,6 +66,7 @@ export async function credentialsFor(
       { field: 'server' },
     );
   }
+  const { netrcCredentials } = await import('../client/netrc.js');
   const fromNetrc = await netrcCredentials(host);
   if (fromNetrc && user !== undefined && fromNetrc.user !== user) return undefined;
   return fromNetrc;

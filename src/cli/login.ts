@@ -1,6 +1,4 @@
 import { Command } from 'commander';
-import { CbClient } from '../client/cb-client.js';
-import { netrcPath, saveNetrcCredentials } from '../client/netrc.js';
 import { SnapupError } from '../errors.js';
 import { globals } from './context.js';
 import { readPassword } from './password.js';
@@ -28,6 +26,8 @@ export function loginCommand(): Command {
         );
       }
       const password = o.password ?? (await readPassword(`password for ${o.user} at ${host}: `));
+      const { CbClient } = await import('../client/cb-client.js');
+      const { netrcPath, saveNetrcCredentials } = await import('../client/netrc.js');
       const client = new CbClient({
         server,
         credentials: { user: o.user, password },

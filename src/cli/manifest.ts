@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { StageClock } from '../engine/events.js';
+import { peakRssBytes, StageClock } from '../engine/events.js';
 import { buildManifest } from '../hash/manifest.js';
 import { globals, interruptSignal, printJson, progressFor } from './context.js';
 
@@ -36,6 +36,8 @@ export function manifestCommand(): Command {
       if (g.json) {
         return printJson({
           digest: manifest.digest,
+          bytes: manifest.bytes,
+          peakRssBytes: peakRssBytes(),
           files: manifest.files.map((f) => ({
             path: f.path,
             sha1: f.sha1,

@@ -1,7 +1,5 @@
 import { resolve } from 'node:path';
 import { Command } from 'commander';
-import { startServer } from '../server/serve.js';
-import { UserStore } from '../server/users.js';
 import { globals, printJson } from './context.js';
 import { parseDuration, parsePositiveInt, parseSize } from './format.js';
 import { readPassword } from './password.js';
@@ -24,6 +22,8 @@ export function serveCommand(): Command {
     )
     .action(async (o, cmd: Command) => {
       const g = globals(cmd);
+      // The server stack (fastify) loads only for this command.
+      const { startServer } = await import('../server/serve.js');
       const server = await startServer({
         dataDir: resolve(o.data),
         port: Number(o.port),
@@ -65,6 +65,7 @@ export function userCommand(): Command {
     .argument('<name>', 'user name')
     .requiredOption('--data <dir>', "the server's data folder")
     .action(async (name: string, o: { data: string }) => {
+      const { UserStore } = await import('../server/users.js');
       const users = await UserStore.open(resolve(o.data));
       await users.add(name, await readPassword(`password for ${name}: `));
       process.stderr.write(`user ${name} saved\n`);

@@ -37,6 +37,8 @@ export interface PushSummary {
   dedupTreeBytes: number;
   skipped: number;
   durationMs: number;
+  /** Peak resident memory of this process so far (bytes). */
+  peakRssBytes: number;
   stagesMs: Record<'scan' | 'hash' | 'negotiate' | 'upload' | 'freeze', number>;
   mode: UploadMode;
   requests: number;
@@ -54,8 +56,14 @@ export interface PullSummary {
   downloadedFiles: number;
   downloadedBytes: number;
   durationMs: number;
+  peakRssBytes: number;
   snapshot: SnapshotMeta;
   dest: string;
+}
+
+/** Peak resident memory of this process so far, in bytes (getrusage's maxrss). */
+export function peakRssBytes(): number {
+  return process.resourceUsage().maxRSS * 1024;
 }
 
 /** Measures stages and reports their start and end as events. */

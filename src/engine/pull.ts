@@ -11,7 +11,7 @@ import { checkSnapshotPath } from '../protocol/paths.js';
 import type { Permissions, SnapshotAddress } from '../protocol/types.js';
 import { tempName } from '../util/atomic.js';
 import { runAll } from '../util/run-all.js';
-import { type EventSink, type PullSummary, StageClock } from './events.js';
+import { type EventSink, type PullSummary, peakRssBytes, StageClock } from './events.js';
 import type { PullSource } from './target.js';
 
 export interface PullOptions {
@@ -82,6 +82,7 @@ export async function pull(options: PullOptions): Promise<PullSummary> {
     downloadedFiles: progress.files,
     downloadedBytes: progress.bytes,
     durationMs: Math.round(clock.totalMs),
+    peakRssBytes: peakRssBytes(),
     snapshot: executed,
     dest,
   };

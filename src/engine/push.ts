@@ -23,7 +23,13 @@ import type {
 } from '../protocol/types.js';
 import { checkName } from '../protocol/types.js';
 import { runAll } from '../util/run-all.js';
-import { type EventSink, type PushSummary, StageClock, type UploadMode } from './events.js';
+import {
+  type EventSink,
+  type PushSummary,
+  peakRssBytes,
+  StageClock,
+  type UploadMode,
+} from './events.js';
 import type { OutgoingFile, PushTarget } from './target.js';
 
 /** Missing bytes up to this go in one A4 request (measured: see bench/RESULTS.md). */
@@ -383,6 +389,7 @@ class PushSession {
       dedupTreeBytes,
       skipped: m.skipped,
       durationMs: Math.round(this.clock.totalMs),
+      peakRssBytes: peakRssBytes(),
       stagesMs: {
         scan: stage('scan'),
         hash: stage('hash'),

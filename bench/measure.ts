@@ -1,0 +1,68 @@
+/** Runs commands and measures them: wall time in ms, repeated, with median/min/max. */
+import { spawn, spawnSync } from 'node:child_process';
+
+export interface RunResult {
+  ms: number;
+  stdout: string;
+}
+
+/** Runs a shell command asynchronously (the event loop stays free, e.g. for the delay proxy). */
+export function run(
+  cmd: string,
+  env: Record<string, string> = {},
+  cwd?: string,
+): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn('bash', ['-c', cmd], {
+      env: { ...process.env, ...env },
+      cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const out: Buffer[] = [];
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => {
+      if (err.length < 4000) err += d;
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const ms = performance.now() - t0;
+      if (code !== 0) reject(new Error(`command failed (${code}): ${cmd}\n${err}`));
+      else resolve({ ms, stdout: Buffer.concat(out).toString('utf8') });
+    });
+  });
+}
+
+export function has(tool: string): boolean {
+  return spawnSync('bash', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).status === 0;
+}
+
+export interface Stats {
+  median: number;
+  min: number;
+  max: number;
+  runs: number;
+}
+
+export function stats(values: readonly number[]): Stats {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  const median =
+    sorted.length % 2
+      ? (sorted[mid] as number)
+      : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+  return { median, min: sorted[0] ?? 0, max: sorted[sorted.length - 1] ?? 0, runs: sorted.length };
+}
+
+/** Runs `once` (which gets the run index) `runs` times, plus one untimed warm-up when asked. */
+export async function repeat<T extends { ms: number }>(
+  runs: number,
+  once: (i: number) => Promise<T>,
+  warmup = false,
+): Promise<T[]> {
+  if (warmup) await once(-1);
+  const out: T[] = [];
+  for (let i = 0; i < runs; i++) out.push(await once(i));
+  return out;
+}

@@ -1,0 +1,590 @@
+/**
+ * `npm run bench`: snapup against sha1sum, openssl, git, restic and rsync on generated
+ * trees. Prints one table and writes the same rows as JSON under bench/results/.
+ *
+ *   npm run bench                       # small, mixed, large; 3 runs each
+ *   npm run bench -- --quick            # tiny trees, 1 run: a smoke test (CI)
+ *   npm run bench -- --trees small --runs 5 --scenarios hash,push,noop
+ *
+ * Page cache: warm (each tree is read once before timing). Dropping caches needs
+ * privileges this workplace's VMs may not give; the JSON says which was used.
+ */
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startDelayProxy } from './delay-proxy.js';
+import { has, repeat, run, type Stats, stats } from './measure.js';
+import {
+  editTree,
+  scaled,
+  TREES,
+  type TreeName,
+  type TreeSpec,
+  type WrittenTree,
+  writeTree,
+} from './trees.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const CLI = `"${process.execPath}" "${join(ROOT, 'bin', 'snapup.js')}"`;
+const ALL_SCENARIOS = ['hash', 'push', 'edit', 'noop', 'http', 'rtt'] as const;
+type Scenario = (typeof ALL_SCENARIOS)[number];
+
+interface Options {
+  quick: boolean;
+  runs: number;
+  trees: TreeName[];
+  scenarios: Scenario[];
+  out: string;
+}
+
+interface Row {
+  scenario: string;
+  tree: string;
+  tool: string;
+  time: Stats;
+  bytes: number;
+  files: number;
+  /** Against the scenario's baseline (named in `baseline`), same run. */
+  ratio?: number;
+  baseline?: string;
+  peakRssMiB?: number;
+  /** Bytes snapup sent divided by bytes of genuinely new content (1.00 is perfect). */
+  dedupEfficiency?: number;
+  note?: string;
+}
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = {
+    quick: false,
+    runs: 3,
+    trees: ['small', 'mixed', 'large'],
+    scenarios: [...ALL_SCENARIOS],
+    out: join(ROOT, 'bench', 'results'),
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const next = () => argv[++i] ?? '';
+    if (a === '--quick') o.quick = true;
+    else if (a === '--runs') o.runs = Math.max(1, Number(next()));
+    else if (a === '--trees') o.trees = next().split(',') as TreeName[];
+    else if (a === '--scenarios') o.scenarios = next().split(',') as Scenario[];
+    else if (a === '--out') o.out = next();
+    else if (a === '--help') {
+      process.stdout.write(
+        'usage: npm run bench -- [--quick] [--runs N] [--trees small,mixed,large] [--scenarios hash,push,edit,noop,http,rtt] [--out DIR]\n',
+      );
+      process.exit(0);
+    } else throw new Error(`unknown option ${a}`);
+  }
+  if (o.quick) o.runs = 1;
+  for (const t of o.trees) if (!(t in TREES)) throw new Error(`unknown tree ${t}`);
+  for (const s of o.scenarios)
+    if (!ALL_SCENARIOS.includes(s)) throw new Error(`unknown scenario ${s}`);
+  return o;
+}
+
+/** --quick trees: the same shapes, a few MB in all. */
+const QUICK: Record<TreeName, TreeSpec> = {
+  small: scaled(TREES.small, 0.01),
+  mixed: { ...TREES.mixed, files: 60, folders: 6, maxSize: 256 * 1024 },
+  large: { ...TREES.large, minSize: 2 << 20, maxSize: 2 << 20 },
+};
+
+class Bench {
+  readonly rows: Row[] = [];
+  private seq = 0;
+  readonly notes: string[] = [];
+
+  constructor(
+    readonly options: Options,
+    readonly work: string,
+  ) {}
+
+  /** A new, empty folder for each run: creating files right after deleting many is slow. */
+  fresh(label: string): string {
+    const dir = join(this.work, `${label}-${++this.seq}`);
+    mkdirSync(dir, { recursive: true });
+    return dir;
+  }
+
+  add(row: Row): void {
+    this.rows.push(row);
+    const t = row.time;
+    process.stderr.write(
+      `  ${row.scenario.padEnd(10)} ${row.tree.padEnd(6)} ${row.tool.padEnd(22)} ${(t.median / 1000).toFixed(3)} s${row.ratio !== undefined ? `  ×${row.ratio.toFixed(2)} ${row.baseline}` : ''}\n`,
+    );
+  }
+}
+
+async function snapupJson(
+  cmd: string,
+  env: Record<string, string>,
+): Promise<{ ms: number; json: Record<string, unknown> }> {
+  const r = await run(`${CLI} ${cmd} --json`, env);
+  return { ms: r.ms, json: JSON.parse(r.stdout) as Record<string, unknown> };
+}
+
+const mib = (bytes: number) => bytes / 2 ** 20;
+
+async function scenarioHash(b: Bench, name: string, tree: WrittenTree): Promise<void> {
+  const runs = b.options.runs;
+  const cache = b.fresh('cache');
+  let rss = 0;
+  const snap = await repeat(
+    runs,
+    async () => {
+      const r = await snapupJson(`manifest "${tree.root}" --no-cache`, { XDG_CACHE_HOME: cache });
+      rss = Math.max(rss, Number(r.json.peakRssBytes));
+      return r;
+    },
+    true,
+  );
+  const baselines: { tool: string; cmd: string }[] = [
+    {
+      tool: 'xargs -P2 sha1sum',
+      cmd: `find . -type f -print0 | xargs -0 -P2 -n 500 sha1sum > /dev/null`,
+    },
+  ];
+  if (has('openssl'))
+    baselines.push({
+      tool: 'xargs -P2 openssl sha1',
+      cmd: `find . -type f -print0 | xargs -0 -P2 -n 500 openssl sha1 > /dev/null`,
+    });
+  if (has('git'))
+    baselines.push({
+      tool: 'git hash-object',
+      cmd: `find . -type f | git hash-object --stdin-paths > /dev/null`,
+    });
+  const measured = [];
+  for (const base of baselines) {
+    const times = await repeat(runs, () => run(base.cmd, {}, tree.root));
+    measured.push({ tool: base.tool, time: stats(times.map((t) => t.ms)) });
+  }
+  const fastest = measured.reduce((a, c) => (c.time.median < a.time.median ? c : a));
+  const time = stats(snap.map((r) => r.ms));
+  for (const m of measured)
+    b.add({
+      scenario: 'hash',
+      tree: name,
+      tool: m.tool,
+      time: m.time,
+      bytes: tree.bytes,
+      files: tree.files.length,
+    });
+  b.add({
+    scenario: 'hash',
+    tree: name,
+    tool: 'snapup manifest',
+    time,
+    bytes: tree.bytes,
+    files: tree.files.length,
+    ratio: time.median / fastest.time.median,
+    baseline: fastest.tool,
+    peakRssMiB: mib(rss),
+  });
+}
+
+interface PushOutcome {
+  ms: number;
+  sent: number;
+  rss: number;
+}
+
+async function snapupPush(
+  dir: string,
+  env: Record<string, string>,
+  extra = '',
+): Promise<PushOutcome> {
+  const r = await snapupJson(`push "${dir}" --name bench ${extra}`, env);
+  return { ms: r.ms, sent: Number(r.json.uploadedBytes), rss: Number(r.json.peakRssBytes) };
+}
+
+function pushRow(
+  b: Bench,
+  scenario: string,
+  name: string,
+  tree: WrittenTree,
+  tool: string,
+  out: PushOutcome[],
+  newBytes: number,
+  baseline?: { tool: string; time: Stats },
+): Row {
+  const time = stats(out.map((o) => o.ms));
+  const sent = out.reduce((s, o) => s + o.sent, 0) / out.length;
+  const row: Row = {
+    scenario,
+    tree: name,
+    tool,
+    time,
+    bytes: tree.bytes,
+    files: tree.files.length,
+    peakRssMiB: mib(Math.max(...out.map((o) => o.rss))),
+    dedupEfficiency: newBytes === 0 ? (sent === 0 ? 1 : Number.POSITIVE_INFINITY) : sent / newBytes,
+  };
+  if (baseline) {
+    row.ratio = time.median / baseline.time.median;
+    row.baseline = baseline.tool;
+  }
+  b.add(row);
+  return row;
+}
+
+/** First push into a fresh local store vs git add -A and restic backup into fresh repositories. */
+async function scenarioFirstPush(b: Bench, name: string, tree: WrittenTree): Promise<void> {
+  const runs = b.options.runs;
+  const baselines: { tool: string; time: Stats }[] = [];
+  if (has('git')) {
+    const times = await repeat(runs, async () => {
+      const repo = b.fresh('git');
+      await run(`git init -q "${repo}"`);
+      return run(`git --git-dir="${repo}/.git" --work-tree=. add -A`, {}, tree.root);
+    });
+    baselines.push({ tool: 'git add -A', time: stats(times.map((t) => t.ms)) });
+  } else b.notes.push('git missing: skipped');
+  if (has('restic')) {
+    const times = await repeat(runs, async () => {
+      const repo = b.fresh('restic');
+      const env = { RESTIC_PASSWORD: 'bench', RESTIC_CACHE_DIR: b.fresh('restic-cache') };
+      await run(`restic -r "${repo}" init -q`, env);
+      return run(`restic -r "${repo}" backup -q .`, env, tree.root);
+    });
+    baselines.push({ tool: 'restic backup', time: stats(times.map((t) => t.ms)) });
+  } else b.notes.push('restic missing: run bench/setup.sh (skipped)');
+  for (const base of baselines)
+    b.add({
+      scenario: 'first push',
+      tree: name,
+      tool: base.tool,
+      time: base.time,
+      bytes: tree.bytes,
+      files: tree.files.length,
+    });
+  const out = await repeat(runs, () =>
+    snapupPush(tree.root, { SNAPUP_STORE: b.fresh('store'), XDG_CACHE_HOME: b.fresh('cache') }),
+  );
+  pushRow(
+    b,
+    'first push',
+    name,
+    tree,
+    'snapup push (local)',
+    out,
+    tree.uniqueBytes,
+    baselines.find((x) => x.tool === 'restic backup') ?? baselines[0],
+  );
+}
+
+/** No-op push and 1%-edit push into a store that has the tree, vs git status, git add, restic, rsync. */
+async function scenarioIncremental(
+  b: Bench,
+  name: string,
+  tree: WrittenTree,
+  which: 'noop' | 'edit',
+): Promise<void> {
+  const runs = b.options.runs;
+  const env = { SNAPUP_STORE: b.fresh('store'), XDG_CACHE_HOME: b.fresh('cache') };
+  await snapupPush(tree.root, env);
+  // The others, prepared the same way.
+  const repo = b.fresh('git');
+  const gitDir = `--git-dir="${repo}/.git" --work-tree=.`;
+  if (has('git')) {
+    await run(`git init -q "${repo}" && git ${gitDir} add -A`, {}, tree.root);
+  }
+  const resticRepo = b.fresh('restic');
+  const resticEnv = { RESTIC_PASSWORD: 'bench', RESTIC_CACHE_DIR: b.fresh('restic-cache') };
+  if (has('restic'))
+    await run(
+      `restic -r "${resticRepo}" init -q && restic -r "${resticRepo}" backup -q .`,
+      resticEnv,
+      tree.root,
+    );
+  const rsyncDest = b.fresh('rsync');
+  if (has('rsync')) await run(`rsync -a ./ "${rsyncDest}/"`, {}, tree.root);
+
+  let seed = 1000;
+  const baselines: { tool: string; time: Stats }[] = [];
+  let newBytes = 0;
+  const step = async () => {
+    if (which === 'edit') newBytes = editTree(tree, 0.01, seed++).bytes;
+  };
+  const measure = async (tool: string, cmd: string, cmdEnv: Record<string, string> = {}) => {
+    const times = await repeat(runs, async () => {
+      await step();
+      return run(cmd, cmdEnv, tree.root);
+    });
+    baselines.push({ tool, time: stats(times.map((t) => t.ms)) });
+  };
+  if (has('git')) {
+    await measure('git status', `git ${gitDir} status --porcelain > /dev/null`);
+    await measure(
+      which === 'edit' ? 'git add -A (after edit)' : 'git add -A (again)',
+      `git ${gitDir} add -A`,
+    );
+  }
+  if (has('restic'))
+    await measure('restic backup (again)', `restic -r "${resticRepo}" backup -q .`, resticEnv);
+  if (has('rsync')) await measure('rsync -a (local)', `rsync -a ./ "${rsyncDest}/"`);
+  for (const base of baselines)
+    b.add({
+      scenario: which,
+      tree: name,
+      tool: base.tool,
+      time: base.time,
+      bytes: tree.bytes,
+      files: tree.files.length,
+    });
+  const out = await repeat(runs, async () => {
+    await step();
+    return snapupPush(tree.root, env);
+  });
+  pushRow(
+    b,
+    which,
+    name,
+    tree,
+    'snapup push (local)',
+    out,
+    newBytes,
+    baselines.find((x) => x.tool === 'git status'),
+  );
+}
+
+async function startServe(b: Bench): Promise<{ url: string; port: number; stop: () => void }> {
+  const data = b.fresh('serve');
+  await run(`SNAPUP_PASSWORD=bench-password ${CLI} user add bench --data "${data}"`);
+  const { spawn } = await import('node:child_process');
+  const child = spawn(
+    process.execPath,
+    [join(ROOT, 'bin', 'snapup.js'), 'serve', '--data', data, '--port', '0', '--json'],
+    {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    },
+  );
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = /"url": "([^"]+)"/.exec(out);
+      if (m?.[1]) resolve(m[1]);
+    });
+    child.on('exit', () => reject(new Error('snapup serve exited')));
+  });
+  return { url, port: Number(new URL(url).port), stop: () => child.kill('SIGTERM') };
+}
+
+const SERVER_ENV = { SNAPUP_USER: 'bench', SNAPUP_PASSWORD: 'bench-password' };
+
+/** Push (first, 1% edit, no-op) and pull over HTTP to snapup serve on 127.0.0.1. */
+async function scenarioHttp(b: Bench, name: string, tree: WrittenTree): Promise<void> {
+  const runs = b.options.runs;
+  const local = await repeat(runs, () =>
+    snapupPush(tree.root, { SNAPUP_STORE: b.fresh('store'), XDG_CACHE_HOME: b.fresh('cache') }),
+  );
+  const localTime = stats(local.map((o) => o.ms));
+  const servers: { stop: () => void }[] = [];
+  try {
+    const first = await repeat(runs, async () => {
+      const s = await startServe(b);
+      servers.push(s);
+      return snapupPush(
+        tree.root,
+        { ...SERVER_ENV, XDG_CACHE_HOME: b.fresh('cache') },
+        `--server ${s.url}`,
+      );
+    });
+    pushRow(b, 'http push', name, tree, 'snapup push (HTTP)', first, tree.uniqueBytes, {
+      tool: 'local push',
+      time: localTime,
+    });
+    const s = await startServe(b);
+    servers.push(s);
+    const env = { ...SERVER_ENV, XDG_CACHE_HOME: b.fresh('cache') };
+    await snapupPush(tree.root, env, `--server ${s.url}`);
+    const noop = await repeat(runs, () => snapupPush(tree.root, env, `--server ${s.url}`));
+    pushRow(b, 'http noop', name, tree, 'snapup push (HTTP)', noop, 0);
+    let seed = 5000;
+    let newBytes = 0;
+    const edit = await repeat(runs, async () => {
+      newBytes = editTree(tree, 0.01, seed++).bytes;
+      return snapupPush(tree.root, env, `--server ${s.url}`);
+    });
+    pushRow(b, 'http edit', name, tree, 'snapup push (HTTP)', edit, newBytes);
+    const pulls = await repeat(runs, async () => {
+      const r = await snapupJson(
+        `pull bench "${join(b.fresh('pull'), 'out')}" --server ${s.url}`,
+        env,
+      );
+      return { ms: r.ms, rss: Number(r.json.peakRssBytes) };
+    });
+    b.add({
+      scenario: 'http pull',
+      tree: name,
+      tool: 'snapup pull (HTTP)',
+      time: stats(pulls.map((p) => p.ms)),
+      bytes: tree.bytes,
+      files: tree.files.length,
+      peakRssMiB: mib(Math.max(...pulls.map((p) => p.rss))),
+    });
+    if (has('rsync')) {
+      const module = b.fresh('rsyncd');
+      const conf = join(b.fresh('rsyncd-conf'), 'rsyncd.conf');
+      const port = 20000 + (process.pid % 20000);
+      writeFileSync(
+        conf,
+        `pid file = ${conf}.pid\nuse chroot = false\n[bench]\n  path = ${module}\n  read only = false\n`,
+      );
+      await run(`rsync --daemon --config="${conf}" --port=${port} --address=127.0.0.1`);
+      try {
+        const times = await repeat(runs, async (i) => {
+          const dest = `rsync://127.0.0.1:${port}/bench/run${i}/`;
+          return run(`rsync -a ./ "${dest}"`, {}, tree.root);
+        });
+        b.add({
+          scenario: 'http push',
+          tree: name,
+          tool: 'rsync to rsyncd (first)',
+          time: stats(times.map((t) => t.ms)),
+          bytes: tree.bytes,
+          files: tree.files.length,
+        });
+      } finally {
+        await run(`kill $(cat "${conf}.pid") 2>/dev/null || true`);
+      }
+    }
+  } finally {
+    for (const s of servers) s.stop();
+  }
+}
+
+/** The small tree over a 20 ms round trip, against the same push at 0 ms. */
+async function scenarioRtt(b: Bench, name: string, tree: WrittenTree): Promise<void> {
+  const runs = b.options.runs;
+  const servers: { stop: () => void }[] = [];
+  try {
+    const direct = await repeat(runs, async () => {
+      const s = await startServe(b);
+      servers.push(s);
+      return snapupPush(
+        tree.root,
+        { ...SERVER_ENV, XDG_CACHE_HOME: b.fresh('cache') },
+        `--server ${s.url}`,
+      );
+    });
+    const directRow = pushRow(
+      b,
+      'rtt 0ms',
+      name,
+      tree,
+      'snapup push (HTTP)',
+      direct,
+      tree.uniqueBytes,
+    );
+    const delayed = await repeat(runs, async () => {
+      const s = await startServe(b);
+      servers.push(s);
+      const proxy = await startDelayProxy(s.port, 20);
+      try {
+        return await snapupPush(
+          tree.root,
+          { ...SERVER_ENV, XDG_CACHE_HOME: b.fresh('cache') },
+          `--server http://127.0.0.1:${proxy.port}`,
+        );
+      } finally {
+        await proxy.close();
+      }
+    });
+    pushRow(b, 'rtt 20ms', name, tree, 'snapup push (HTTP)', delayed, tree.uniqueBytes, {
+      tool: 'same at 0 ms',
+      time: directRow.time,
+    });
+  } finally {
+    for (const s of servers) s.stop();
+  }
+}
+
+function table(rows: readonly Row[]): string {
+  const head = [
+    'scenario',
+    'tree',
+    'tool',
+    'median s',
+    'min s',
+    'max s',
+    'MB/s',
+    'files/s',
+    'ratio',
+    'vs',
+    'RSS MiB',
+    'sent/new',
+  ];
+  const body = rows.map((r) => [
+    r.scenario,
+    r.tree,
+    r.tool,
+    (r.time.median / 1000).toFixed(3),
+    (r.time.min / 1000).toFixed(3),
+    (r.time.max / 1000).toFixed(3),
+    (r.bytes / 1e6 / (r.time.median / 1000)).toFixed(0),
+    (r.files / (r.time.median / 1000)).toFixed(0),
+    r.ratio === undefined ? '' : r.ratio.toFixed(2),
+    r.baseline ?? '',
+    r.peakRssMiB === undefined ? '' : r.peakRssMiB.toFixed(0),
+    r.dedupEfficiency === undefined ? '' : r.dedupEfficiency.toFixed(2),
+  ]);
+  const widths = head.map((h, i) =>
+    Math.max(h.length, ...body.map((row) => (row[i] ?? '').length)),
+  );
+  const line = (cells: string[]) =>
+    `| ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ')} |`;
+  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
+}
+
+async function main(): Promise<void> {
+  const options = parseArgs(process.argv.slice(2));
+  const work = join(tmpdir(), `snapup-bench-${process.pid}`);
+  mkdirSync(work, { recursive: true });
+  const bench = new Bench(options, work);
+  try {
+    for (const name of options.trees) {
+      const spec = options.quick ? QUICK[name] : TREES[name];
+      process.stderr.write(`tree ${name}: writing ${spec.files} files…\n`);
+      const tree = writeTree(bench.fresh(`tree-${name}`), spec);
+      await run(`cat $(find . -type f | head -100000) > /dev/null`, {}, tree.root); // warm the page cache
+      const want = (s: Scenario) => options.scenarios.includes(s);
+      if (want('hash')) await scenarioHash(bench, name, tree);
+      if (want('push')) await scenarioFirstPush(bench, name, tree);
+      if (want('noop')) await scenarioIncremental(bench, name, tree, 'noop');
+      if (want('edit')) await scenarioIncremental(bench, name, tree, 'edit');
+      if (want('http') && name !== 'large') await scenarioHttp(bench, name, tree);
+      if (want('rtt') && name === 'small') await scenarioRtt(bench, name, tree);
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  const result = {
+    date: new Date().toISOString(),
+    machine: {
+      cpus: cpus().length,
+      cpu: cpus()[0]?.model,
+      memoryGiB: Math.round(totalmem() / 2 ** 30),
+      node: process.version,
+    },
+    pageCache: 'warm',
+    quick: options.quick,
+    runs: options.runs,
+    notes: bench.notes,
+    rows: bench.rows,
+  };
+  mkdirSync(options.out, { recursive: true });
+  const file = join(options.out, `bench-${result.date.replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+  process.stdout.write(`${table(bench.rows)}\n`);
+  for (const n of bench.notes) process.stdout.write(`note: ${n}\n`);
+  process.stdout.write(`results: ${file}\n`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
