@@ -558,12 +558,23 @@ async function main(): Promise<void> {
       if (want('edit')) await scenarioIncremental(bench, name, tree, 'edit');
       if (want('http') && name !== 'large') await scenarioHttp(bench, name, tree);
       if (want('rtt') && name === 'small') await scenarioRtt(bench, name, tree);
+      save(options, bench);
     }
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+  const file = save(options, bench);
+  process.stdout.write(`${table(bench.rows)}\n`);
+  for (const n of bench.notes) process.stdout.write(`note: ${n}\n`);
+  process.stdout.write(`results: ${file}\n`);
+}
+
+const startedAt = new Date().toISOString();
+
+/** Writes what was measured so far: a long run that fails late still leaves its rows. */
+function save(options: Options, bench: Bench): string {
   const result = {
-    date: new Date().toISOString(),
+    date: startedAt,
     machine: {
       cpus: cpus().length,
       cpu: cpus()[0]?.model,
@@ -577,11 +588,9 @@ async function main(): Promise<void> {
     rows: bench.rows,
   };
   mkdirSync(options.out, { recursive: true });
-  const file = join(options.out, `bench-${result.date.replace(/[:.]/g, '-')}.json`);
+  const file = join(options.out, `bench-${startedAt.replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
-  process.stdout.write(`${table(bench.rows)}\n`);
-  for (const n of bench.notes) process.stdout.write(`note: ${n}\n`);
-  process.stdout.write(`results: ${file}\n`);
+  return file;
 }
 
 main().catch((err: unknown) => {

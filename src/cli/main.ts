@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { ExitCode, isSnapupError } from '../errors.js';
+import { benchCommand } from './bench.js';
 import { gcCommand } from './gc.js';
 import { lsCommand } from './list.js';
 import { loginCommand } from './login.js';
@@ -53,6 +54,7 @@ Exit codes: 0 ok, 1 failure, 2 bad input or usage, 3 snapshot or path not found,
     manifestCommand(),
     rmCommand(),
     gcCommand(),
+    benchCommand(),
     serveCommand(),
     userCommand(),
     loginCommand(),

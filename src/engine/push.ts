@@ -30,15 +30,12 @@ import {
   StageClock,
   type UploadMode,
 } from './events.js';
+import { groupUploads, planUploads } from './plan.js';
 import type { OutgoingFile, PushTarget } from './target.js';
 
 /** Missing bytes up to this go in one A4 request (measured: see bench/RESULTS.md). */
 export const DEFAULT_SINGLE_MAX = 1 << 20;
 export const DEFAULT_CONCURRENCY = 8;
-/** Files up to this size travel in batches where the target takes them. */
-const BATCH_FILE_MAX = 1 << 20;
-const BATCH_MAX_FILES = 256;
-const BATCH_MAX_BYTES = 8 << 20;
 /** Rounds of re-hashing files that changed during the push before giving up. */
 const MAX_ROUNDS = 3;
 
@@ -169,7 +166,11 @@ class PushSession {
     const toSend = this.pickUploads([...lacking]);
     const missingBytes = toSend.reduce((s, f) => s + f.size, 0);
     this.emit({ type: 'negotiate', missingFiles: toSend.length, missingBytes });
-    this.mode = toSend.length === 0 ? 'none' : missingBytes <= this.singleMax ? 'single' : 'multi';
+    this.mode = planUploads(
+      toSend,
+      this.singleMax,
+      this.options.target.uploadBatch !== undefined,
+    ).mode;
     for (const f of toSend) this.uploadedHashes.add(f.sha1);
     this.uploadedFiles = toSend.length;
     this.uploadedBytes = missingBytes;
@@ -256,7 +257,7 @@ class PushSession {
     }
     this.mode = 'multi';
     await runAll(
-      this.uploadUnits(toSend),
+      groupUploads(toSend, target.uploadBatch !== undefined),
       this.concurrency,
       async (unit, taskSignal) => {
         const ready = unit.filter((f) => {
@@ -286,32 +287,6 @@ class PushSession {
       signal,
     );
     return { changed };
-  }
-
-  /**
-   * Groups uploads: small files in batches when the target takes batches (request count
-   * dominates for them), anything else alone.
-   */
-  private uploadUnits(files: readonly ManifestFile[]): ManifestFile[][] {
-    if (!this.options.target.uploadBatch) return files.map((f) => [f]);
-    const units: ManifestFile[][] = [];
-    let batch: ManifestFile[] = [];
-    let batchBytes = 0;
-    for (const f of files) {
-      if (f.size > BATCH_FILE_MAX) {
-        units.push([f]);
-        continue;
-      }
-      batch.push(f);
-      batchBytes += f.size;
-      if (batch.length >= BATCH_MAX_FILES || batchBytes >= BATCH_MAX_BYTES) {
-        units.push(batch);
-        batch = [];
-        batchBytes = 0;
-      }
-    }
-    if (batch.length > 0) units.push(batch);
-    return units;
   }
 
   private metaFor(address: SnapshotAddress): NewSnapshotParams {

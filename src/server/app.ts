@@ -204,8 +204,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     '/cb/snapshots/:name/:tag/files/*',
     async (req, reply) => {
       const path = filePath(req);
-      const { fileHashes } = await store.get(req.user, addressOf(req));
-      const entry = fileHashes[path];
+      const entry = await store.fileEntry(req.user, addressOf(req), path);
       if (!entry)
         throw new SnapupError('NOT_FOUND', `${path}: no such file in the snapshot`, {
           field: 'path',

@@ -76,7 +76,7 @@ export class Store {
   private readonly durable: boolean;
   private readonly now: () => number;
   private readonly lockPath: string;
-  private readonly uploadRecords = new Map<string, { record: SnapshotRecord; at: number }>();
+  private readonly recentRecords = new Map<string, { record: SnapshotRecord; at: number }>();
 
   private constructor(root: string, options: StoreOptions) {
     this.root = root;
@@ -129,12 +129,12 @@ export class Store {
 
   /** Every record change goes through the lock, so this is where remembered records are dropped. */
   private lock<T>(fn: () => Promise<T>): Promise<T> {
-    this.uploadRecords.clear();
+    this.recentRecords.clear();
     return withLock(this.lockPath, async () => {
       try {
         return await fn();
       } finally {
-        this.uploadRecords.clear();
+        this.recentRecords.clear();
       }
     });
   }
@@ -308,7 +308,7 @@ export class Store {
   ): Promise<UploadResponse> {
     const problem = checkSnapshotPath(path);
     if (problem) throw new SnapupError('BAD_INPUT', `${path}: ${problem}`, { field: 'path' });
-    let record = await this.resolveForUpload(caller, address);
+    let record = await this.resolveRemembered(caller, address, 'write');
     if (record.frozen) throw frozenError(record);
     const declared = (await this.records.readManifest(record.digest))[path];
     const stored = await this.putContent(content, declared?.sha1, path, signal);
@@ -350,7 +350,7 @@ export class Store {
     files: readonly BatchFile[],
     signal?: AbortSignal,
   ): Promise<(UploadResponse | SnapupError)[]> {
-    const record = await this.resolveForUpload(caller, address);
+    const record = await this.resolveRemembered(caller, address, 'write');
     if (record.frozen) throw frozenError(record);
     const manifest = await this.records.readManifest(record.digest);
     const out: (UploadResponse | SnapupError)[] = new Array(files.length);
@@ -381,21 +381,23 @@ export class Store {
   }
 
   /**
-   * resolve() for uploads, remembered for a moment: a push uploads thousands of files to
-   * one snapshot, and re-reading its record for each is most of the cost of a small file.
-   * Changes made through this Store drop the memory at once; a change by another process
-   * can be seen up to RECORD_MEMORY_MS late, which at worst stores an object that was
-   * declared anyway (harmless: content-addressed, and collected by gc if unreferenced).
+   * resolve(), remembered for a moment: a push uploads (and a pull over HTTP reads)
+   * thousands of files of one snapshot, and re-reading its record for each is most of the
+   * cost of a small file. Changes made through this Store drop the memory at once; a
+   * change by another process can be seen up to RECORD_MEMORY_MS late, which at worst
+   * stores an object that was declared anyway (content-addressed, collected by gc if
+   * unreferenced) or serves a file of a snapshot removed that instant elsewhere.
    */
-  private async resolveForUpload(
+  private async resolveRemembered(
     caller: string,
     address: SnapshotAddress,
+    action: Action,
   ): Promise<SnapshotRecord> {
-    const key = `${caller}\0${address.owner ?? caller}\0${address.name}\0${address.tag}`;
-    const hit = this.uploadRecords.get(key);
+    const key = `${action}\0${caller}\0${address.owner ?? caller}\0${address.name}\0${address.tag}`;
+    const hit = this.recentRecords.get(key);
     if (hit && this.now() - hit.at < RECORD_MEMORY_MS) return hit.record;
-    const record = await this.resolve(caller, address, 'write');
-    this.uploadRecords.set(key, { record, at: this.now() });
+    const record = await this.resolve(caller, address, action);
+    this.recentRecords.set(key, { record, at: this.now() });
     return record;
   }
 
@@ -506,6 +508,16 @@ export class Store {
   }
 
   // ---------------------------------------------------------------- read content
+
+  /** The manifest entry of one file, for serving it (spec C download). */
+  async fileEntry(
+    caller: string,
+    address: SnapshotAddress,
+    path: string,
+  ): Promise<FileHashes[string] | undefined> {
+    const record = await this.resolveRemembered(caller, address, 'read');
+    return (await this.records.readManifest(record.digest))[path];
+  }
 
   /** Streams a stored object, verified against its hash (see ObjectStore.read). */
   readObject(sha1: string, signal?: AbortSignal): AsyncGenerator<Buffer> {

@@ -1,0 +1,69 @@
+/**
+ * How missing content travels (spec Part D), shared by push and by `snapup bench`'s
+ * estimate: one A4 request up to the single-request threshold; otherwise small files in
+ * batches where the target takes them and everything else one request per file.
+ */
+import type { UploadMode } from './events.js';
+
+/** Files up to this size travel in batches where the target takes them. */
+export const BATCH_FILE_MAX = 1 << 20;
+export const BATCH_MAX_FILES = 256;
+export const BATCH_MAX_BYTES = 8 << 20;
+
+/** Groups uploads: small files in batches (when `batching`), anything else alone. */
+export function groupUploads<T extends { size: number }>(
+  files: readonly T[],
+  batching: boolean,
+): T[][] {
+  if (!batching) return files.map((f) => [f]);
+  const units: T[][] = [];
+  let batch: T[] = [];
+  let batchBytes = 0;
+  for (const f of files) {
+    if (f.size > BATCH_FILE_MAX) {
+      units.push([f]);
+      continue;
+    }
+    batch.push(f);
+    batchBytes += f.size;
+    if (batch.length >= BATCH_MAX_FILES || batchBytes >= BATCH_MAX_BYTES) {
+      units.push(batch);
+      batch = [];
+      batchBytes = 0;
+    }
+  }
+  if (batch.length > 0) units.push(batch);
+  return units;
+}
+
+export interface UploadPlan {
+  mode: UploadMode;
+  files: number;
+  bytes: number;
+  /** Upload requests (not counting newSnapshot and freeze). */
+  requests: number;
+  batches: number;
+  singleFiles: number;
+}
+
+export function planUploads(
+  files: readonly { size: number }[],
+  singleMax: number,
+  batching: boolean,
+): UploadPlan {
+  const bytes = files.reduce((s, f) => s + f.size, 0);
+  if (files.length === 0)
+    return { mode: 'none', files: 0, bytes: 0, requests: 0, batches: 0, singleFiles: 0 };
+  if (bytes <= singleMax)
+    return { mode: 'single', files: files.length, bytes, requests: 1, batches: 0, singleFiles: 0 };
+  const units = groupUploads(files, batching);
+  const batches = units.filter((u) => u.length > 1).length;
+  return {
+    mode: 'multi',
+    files: files.length,
+    bytes,
+    requests: units.length,
+    batches,
+    singleFiles: units.length - batches,
+  };
+}

@@ -1,0 +1,109 @@
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { estimate } from '../src/engine/estimate.js';
+import { groupUploads, planUploads } from '../src/engine/plan.js';
+import { openStore, push } from '../src/index.js';
+import { bytes, runCli, tempDir, writeTree } from './helpers.js';
+
+describe('upload planning', () => {
+  it('uses one request up to the threshold, batches of small files above it, large files alone', () => {
+    const small = Array.from({ length: 600 }, () => ({ size: 1000 }));
+    expect(planUploads(small, 1 << 20, true)).toMatchObject({ mode: 'single', requests: 1 });
+    expect(planUploads([], 1 << 20, true)).toMatchObject({ mode: 'none', requests: 0 });
+    const mixed = [...small, { size: 5 << 20 }, { size: 3 << 20 }];
+    expect(planUploads(mixed, 0, true)).toMatchObject({
+      mode: 'multi',
+      batches: 3,
+      singleFiles: 2,
+      requests: 5,
+    });
+    expect(planUploads(mixed, 0, false)).toMatchObject({
+      mode: 'multi',
+      batches: 0,
+      requests: 602,
+    });
+    // Batches are bounded in bytes too.
+    const mid = Array.from({ length: 20 }, () => ({ size: 900 * 1024 }));
+    expect(groupUploads(mid, true).map((u) => u.length)).toEqual([10, 10]);
+  });
+});
+
+describe('snapup bench (estimate)', () => {
+  it('counts unique content, duplicates, stored content and what a push would send', async () => {
+    const src = tempDir();
+    const shared = bytes(1, 4000);
+    writeTree(src, {
+      'a.bin': shared,
+      'copy/a.bin': shared,
+      'b.bin': bytes(2, 3000),
+      'c.bin': bytes(3, 2000),
+    });
+    const store = await openStore(join(tempDir(), 'store'));
+    const fresh = await estimate({ dir: src, target: store, cacheDir: false, singleMax: 0 });
+    expect(fresh).toMatchObject({
+      files: 4,
+      bytes: 13000,
+      uniqueFiles: 3,
+      uniqueBytes: 9000,
+      treeDuplicateFiles: 1,
+      treeDuplicateBytes: 4000,
+      storedFiles: 0,
+      storedBytes: 0,
+      wouldSendFiles: 3,
+      wouldSendBytes: 9000,
+      savedBytes: 4000,
+      plan: { mode: 'multi', batches: 1, requests: 1 },
+    });
+    expect(fresh.hashing.files).toBe(4);
+
+    // Push part of it; the estimate then counts that content as stored.
+    const part = tempDir();
+    writeTree(part, { 'x.bin': shared });
+    await push({ dir: part, target: store, name: 'part', cacheDir: false });
+    const after = await estimate({ dir: src, target: store, cacheDir: false });
+    expect(after).toMatchObject({
+      storedFiles: 1,
+      storedBytes: 4000,
+      wouldSendFiles: 2,
+      wouldSendBytes: 5000,
+      plan: { mode: 'single' },
+    });
+    // Nothing was uploaded by estimating.
+    expect((await store.list()).map((s) => s.name)).toEqual(['part']);
+  });
+
+  it('compares with a snapshot (--against) or a second folder (--compare)', async () => {
+    const a = tempDir();
+    const b = tempDir();
+    writeTree(a, { 'same.txt': 'same', 'only-a.txt': 'aaaa' });
+    writeTree(b, { 'same.txt': 'same', 'only-b.txt': 'bbbbbb' });
+    const store = await openStore(join(tempDir(), 'store'));
+    await push({ dir: b, target: store, name: 'b', cacheDir: false });
+    const vsSnapshot = await estimate({
+      dir: a,
+      against: { source: store, address: { name: 'b', tag: 'default' } },
+      cacheDir: false,
+    });
+    expect(vsSnapshot).toMatchObject({
+      sharedFiles: 1,
+      sharedBytes: 4,
+      wouldSendBytes: 4,
+      storedFiles: null,
+    });
+    const vsFolder = await estimate({ dir: a, compareDir: b, cacheDir: false });
+    expect(vsFolder).toMatchObject({ sharedFiles: 1, wouldSendFiles: 1 });
+  });
+
+  it('prints a table, or JSON for tools, and writes nothing', async () => {
+    const src = tempDir();
+    writeTree(src, { 'a.txt': 'a', 'b.txt': 'a', 'c.txt': 'c' });
+    const env = { SNAPUP_STORE: join(tempDir(), 'store'), XDG_CACHE_HOME: tempDir() };
+    const human = await runCli(['bench', src], { env });
+    expect(human.code).toBe(0);
+    expect(human.stdout).toMatch(/duplicates inside the tree\s+1\s+1 B/);
+    expect(human.stdout).toMatch(/request plan: one single-request upload/);
+    const json = JSON.parse((await runCli(['bench', src, '--json', '--no-cache'], { env })).stdout);
+    expect(json).toMatchObject({ kind: 'bench', files: 3, uniqueFiles: 2, wouldSendBytes: 2 });
+    expect((await runCli(['ls'], { env })).stdout).toBe('no snapshots\n');
+  });
+});
