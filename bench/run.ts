@@ -430,10 +430,9 @@ async function scenarioHttp(b: Bench, name: string, tree: WrittenTree): Promise<
       const module = b.fresh('rsyncd');
       const conf = join(b.fresh('rsyncd-conf'), 'rsyncd.conf');
       const port = 20000 + (process.pid % 20000);
-      writeFileSync(
-        conf,
-        `pid file = ${conf}.pid\nuse chroot = false\n[bench]\n  path = ${module}\n  read only = false\n`,
-      );
+      // The daemon writes as the user running the bench (by default it would switch to nobody).
+      const ids = `uid = ${process.getuid?.() ?? 0}\ngid = ${process.getgid?.() ?? 0}\n`;
+      writeFileSync(conf, `pid file = ${conf}.pid\nuse chroot = false\n${ids}[bench]\n  path = ${module}\n  read only = false\n`);
       await run(`rsync --daemon --config="${conf}" --port=${port} --address=127.0.0.1`);
       try {
         const times = await repeat(runs, async (i) => {
@@ -448,6 +447,9 @@ async function scenarioHttp(b: Bench, name: string, tree: WrittenTree): Promise<
           bytes: tree.bytes,
           files: tree.files.length,
         });
+      } catch (err) {
+        // A baseline that fails is reported, not fatal: snapup's own rows still count.
+        b.notes.push(`rsync daemon run failed: ${(err as Error).message.split('\n')[0]}`);
       } finally {
         await run(`kill $(cat "${conf}.pid") 2>/dev/null || true`);
       }

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { estimate } from '../src/engine/estimate.js';
-import { groupUploads, planUploads } from '../src/engine/plan.js';
+import { groupTransfers, planUploads } from '../src/engine/plan.js';
 import { openStore, push } from '../src/index.js';
 import { bytes, runCli, tempDir, writeTree } from './helpers.js';
 
@@ -24,7 +24,7 @@ describe('upload planning', () => {
     });
     // Batches are bounded in bytes too.
     const mid = Array.from({ length: 20 }, () => ({ size: 900 * 1024 }));
-    expect(groupUploads(mid, true).map((u) => u.length)).toEqual([10, 10]);
+    expect(groupTransfers(mid, true).map((u) => u.length)).toEqual([10, 10]);
   });
 });
 

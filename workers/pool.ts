@@ -1,6 +1,7 @@
 /** Piscina worker: the CPU- and syscall-heavy loops, run off the main thread on every core. */
 import { type HashResult, sha1Files } from '../src/hash/sha1-file.js';
 import { type IngestItem, type IngestResult, ingestFiles } from '../src/store/ingest.js';
+import { type RestoreItem, type RestoreResult, restoreFiles } from '../src/store/restore.js';
 
 export function hash(paths: string[]): HashResult[] {
   return sha1Files(paths);
@@ -12,4 +13,8 @@ export function ingest(task: {
   items: IngestItem[];
 }): IngestResult[] {
   return ingestFiles(task.objectsDir, task.tempDir, task.items);
+}
+
+export function restore(task: { objectsDir: string; items: RestoreItem[] }): RestoreResult[] {
+  return restoreFiles(task.objectsDir, task.items);
 }

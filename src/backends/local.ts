@@ -86,6 +86,10 @@ export class LocalBackend implements PushTarget, PullSource {
     return this.store.readObject(sha1, signal);
   }
 
+  restoreBatch(items: readonly { sha1: string; target: string; mode: number }[], signal?: AbortSignal) {
+    return this.store.objects.restoreFiles(items, signal);
+  }
+
   execute(address: SnapshotAddress) {
     return this.store.execute(this.user, address);
   }

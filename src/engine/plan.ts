@@ -10,8 +10,8 @@ export const BATCH_FILE_MAX = 1 << 20;
 export const BATCH_MAX_FILES = 256;
 export const BATCH_MAX_BYTES = 8 << 20;
 
-/** Groups uploads: small files in batches (when `batching`), anything else alone. */
-export function groupUploads<T extends { size: number }>(
+/** Groups transfers (uploads, or restores on pull): small files in batches when `batching`, anything else alone. */
+export function groupTransfers<T extends { size: number }>(
   files: readonly T[],
   batching: boolean,
 ): T[][] {
@@ -56,7 +56,7 @@ export function planUploads(
     return { mode: 'none', files: 0, bytes: 0, requests: 0, batches: 0, singleFiles: 0 };
   if (bytes <= singleMax)
     return { mode: 'single', files: files.length, bytes, requests: 1, batches: 0, singleFiles: 0 };
-  const units = groupUploads(files, batching);
+  const units = groupTransfers(files, batching);
   const batches = units.filter((u) => u.length > 1).length;
   return {
     mode: 'multi',

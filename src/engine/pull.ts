@@ -8,9 +8,10 @@ import { dirname, join, resolve } from 'node:path';
 import { fsError, SnapupError } from '../errors.js';
 import { comparePaths } from '../protocol/manifest.js';
 import { checkSnapshotPath } from '../protocol/paths.js';
-import type { Permissions, SnapshotAddress } from '../protocol/types.js';
+import type { FileEntry, Permissions, SnapshotAddress } from '../protocol/types.js';
 import { tempName } from '../util/atomic.js';
 import { runAll } from '../util/run-all.js';
+import { BATCH_FILE_MAX, groupTransfers } from './plan.js';
 import { type EventSink, type PullSummary, peakRssBytes, StageClock } from './events.js';
 import type { PullSource } from './target.js';
 
@@ -53,23 +54,42 @@ export async function pull(options: PullOptions): Promise<PullSummary> {
   const totalBytes = paths.reduce((s, p) => s + (fileHashes[p]?.size ?? 0), 0);
   const progress = { files: 0, bytes: 0 };
   const madeDirs = new Set<string>([dest]);
+  // Small files go in batches where the source can write them itself (the local store).
+  const small = (p: string) => source.restoreBatch !== undefined && (fileHashes[p]?.size ?? Number.POSITIVE_INFINITY) <= BATCH_FILE_MAX;
+  const units = [
+    ...groupTransfers(
+      paths.filter(small).map((p) => ({ path: p, size: fileHashes[p]?.size ?? 0 })),
+      true,
+    ).map((u) => u.map((f) => f.path)),
+    ...paths.filter((p) => !small(p)).map((p) => [p]),
+  ];
+  const done = (size: number) => {
+    progress.files++;
+    progress.bytes += size;
+    emit({ type: 'download', ...progress, totalFiles: paths.length, totalBytes });
+  };
   await clock.run('download', () =>
     runAll(
-      paths,
+      units,
       options.concurrency ?? 8,
-      async (path, taskSignal) => {
-        const entry = fileHashes[path];
-        if (!entry) return;
-        const target = join(dest, ...path.split('/'));
-        await ensureDir(dirname(target), madeDirs);
-        const size = await writeVerified(
-          target,
-          source.read(address, path, entry.sha1, taskSignal),
-          entry.permissions,
-        );
-        progress.files++;
-        progress.bytes += size;
-        emit({ type: 'download', ...progress, totalFiles: paths.length, totalBytes });
+      async (unit, taskSignal) => {
+        const targets = unit.map((path) => join(dest, ...path.split('/')));
+        for (const t of targets) await ensureDir(dirname(t), madeDirs);
+        if (unit.length > 1 && source.restoreBatch) {
+          const items = unit.map((path, i) => {
+            const entry = fileHashes[path] as FileEntry;
+            return { sha1: entry.sha1, target: targets[i] as string, mode: modeOf(entry.permissions) };
+          });
+          const results = await source.restoreBatch(items, taskSignal);
+          for (const r of results) {
+            if (r instanceof Error) throw r;
+            done(r);
+          }
+          return;
+        }
+        const path = unit[0] as string;
+        const entry = fileHashes[path] as FileEntry;
+        done(await writeVerified(targets[0] as string, source.read(address, path, entry.sha1, taskSignal), entry.permissions));
       },
       signal,
     ),

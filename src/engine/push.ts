@@ -30,7 +30,7 @@ import {
   StageClock,
   type UploadMode,
 } from './events.js';
-import { groupUploads, planUploads } from './plan.js';
+import { groupTransfers, planUploads } from './plan.js';
 import type { OutgoingFile, PushTarget } from './target.js';
 
 /** Missing bytes up to this go in one A4 request (measured: see bench/RESULTS.md). */
@@ -257,7 +257,7 @@ class PushSession {
     }
     this.mode = 'multi';
     await runAll(
-      groupUploads(toSend, target.uploadBatch !== undefined),
+      groupTransfers(toSend, target.uploadBatch !== undefined),
       this.concurrency,
       async (unit, taskSignal) => {
         const ready = unit.filter((f) => {

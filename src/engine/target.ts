@@ -65,6 +65,14 @@ export interface PullSource {
     sha1: string,
     signal?: AbortSignal,
   ): AsyncIterable<Buffer>;
+  /**
+   * Optional: writes many small files at once (the local store does it on the worker
+   * pool). Per item: bytes written, or the error. Each item's folder exists.
+   */
+  restoreBatch?(
+    items: readonly { sha1: string; target: string; mode: number }[],
+    signal?: AbortSignal,
+  ): Promise<(number | Error)[]>;
   /** Records that the snapshot was restored (its "execution"). */
   execute(address: SnapshotAddress, signal?: AbortSignal): Promise<SnapshotMeta>;
 }

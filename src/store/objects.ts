@@ -15,6 +15,7 @@ import { fsyncDir, tempName } from '../util/atomic.js';
 import { verifiedChunks } from '../util/verify.js';
 import { runInPool } from '../util/worker-pool.js';
 import type { IngestItem, IngestResult } from './ingest.js';
+import type { RestoreItem, RestoreResult } from './restore.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -162,6 +163,30 @@ export class ObjectStore {
       const code = r.code;
       const origin = code === 'ENOSPC' || code === 'EDQUOT' ? this.dir : file;
       return fsError(Object.assign(new Error(r.error), { code }), origin, 'copy');
+    });
+  }
+
+  /**
+   * Writes many small objects out as files on the worker pool (see restore.ts). Per item:
+   * the bytes written, or the error (a corrupt object names its store path).
+   */
+  async restoreFiles(items: readonly RestoreItem[], signal?: AbortSignal): Promise<(number | SnapupError)[]> {
+    const results = await runInPool<RestoreResult[]>('restore', { objectsDir: this.dir, items }, signal).catch(
+      (err: unknown) => {
+        throw signal?.aborted ? abortError(signal) : err;
+      },
+    );
+    return results.map((r, i) => {
+      if (!('error' in r)) return r.size;
+      const item = items[i] as RestoreItem;
+      const path = this.pathOf(item.sha1);
+      if (r.code === 'CORRUPT_OBJECT') {
+        return new SnapupError('CORRUPT_OBJECT', `${path}: store object is corrupt (content hashes to ${r.actual}); remove it and push the files again`, { path });
+      }
+      if (r.code === 'MISSING_OBJECT') {
+        return new SnapupError('CORRUPT_STORE', `${path}: object ${item.sha1} is missing from the store`, { path });
+      }
+      return fsError(Object.assign(new Error(r.error), { code: r.code }), item.target, 'write');
     });
   }
 

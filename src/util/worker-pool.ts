@@ -31,7 +31,7 @@ export function workerPool(): Piscina {
 }
 
 export function runInPool<T>(
-  name: 'hash' | 'ingest',
+  name: 'hash' | 'ingest' | 'restore',
   task: unknown,
   signal?: AbortSignal,
 ): Promise<T> {
