@@ -101,11 +101,20 @@ class Bench {
     readonly work: string,
   ) {}
 
+  private made: string[] = [];
+
   /** A new, empty folder for each run: creating files right after deleting many is slow. */
   fresh(label: string): string {
     const dir = join(this.work, `${label}-${++this.seq}`);
     mkdirSync(dir, { recursive: true });
+    this.made.push(dir);
     return dir;
+  }
+
+  /** Removes the stores, repositories and copies of finished scenarios (the disk is finite). */
+  sweep(keep: string): void {
+    for (const dir of this.made) if (dir !== keep) rmSync(dir, { recursive: true, force: true });
+    this.made = this.made.filter((d) => d === keep);
   }
 
   add(row: Row): void {
@@ -432,7 +441,10 @@ async function scenarioHttp(b: Bench, name: string, tree: WrittenTree): Promise<
       const port = 20000 + (process.pid % 20000);
       // The daemon writes as the user running the bench (by default it would switch to nobody).
       const ids = `uid = ${process.getuid?.() ?? 0}\ngid = ${process.getgid?.() ?? 0}\n`;
-      writeFileSync(conf, `pid file = ${conf}.pid\nuse chroot = false\n${ids}[bench]\n  path = ${module}\n  read only = false\n`);
+      writeFileSync(
+        conf,
+        `pid file = ${conf}.pid\nuse chroot = false\n${ids}[bench]\n  path = ${module}\n  read only = false\n`,
+      );
       await run(`rsync --daemon --config="${conf}" --port=${port} --address=127.0.0.1`);
       try {
         const times = await repeat(runs, async (i) => {
@@ -554,13 +566,21 @@ async function main(): Promise<void> {
       const tree = writeTree(bench.fresh(`tree-${name}`), spec);
       await run(`cat $(find . -type f | head -100000) > /dev/null`, {}, tree.root); // warm the page cache
       const want = (s: Scenario) => options.scenarios.includes(s);
-      if (want('hash')) await scenarioHash(bench, name, tree);
-      if (want('push')) await scenarioFirstPush(bench, name, tree);
-      if (want('noop')) await scenarioIncremental(bench, name, tree, 'noop');
-      if (want('edit')) await scenarioIncremental(bench, name, tree, 'edit');
-      if (want('http') && name !== 'large') await scenarioHttp(bench, name, tree);
-      if (want('rtt') && name === 'small') await scenarioRtt(bench, name, tree);
-      save(options, bench);
+      const steps: [boolean, () => Promise<void>][] = [
+        [want('hash'), () => scenarioHash(bench, name, tree)],
+        [want('push'), () => scenarioFirstPush(bench, name, tree)],
+        [want('noop'), () => scenarioIncremental(bench, name, tree, 'noop')],
+        [want('edit'), () => scenarioIncremental(bench, name, tree, 'edit')],
+        [want('http') && name !== 'large', () => scenarioHttp(bench, name, tree)],
+        [want('rtt') && name === 'small', () => scenarioRtt(bench, name, tree)],
+      ];
+      for (const [enabled, step] of steps) {
+        if (!enabled) continue;
+        await step();
+        bench.sweep(tree.root);
+        save(options, bench);
+      }
+      rmSync(tree.root, { recursive: true, force: true });
     }
   } finally {
     rmSync(work, { recursive: true, force: true });

@@ -37,12 +37,25 @@ export interface TreeSpec {
   folders: number;
   /** Fraction of files whose content repeats an earlier file's. */
   duplicates: number;
+  /**
+   * Size skew: sizes are exp(lo + u^skew·(hi − lo)) for uniform u, so 1 is log-uniform and
+   * larger values make small files commoner (5 gives the `mixed` tree its ~1 GiB).
+   */
+  skew?: number;
   seed: number;
 }
 
 export const TREES = {
   small: { files: 50_000, minSize: 512, maxSize: 8192, folders: 2_000, duplicates: 0.2, seed: 1 },
-  mixed: { files: 5_000, minSize: 1024, maxSize: 8 << 20, folders: 200, duplicates: 0.05, seed: 2 },
+  mixed: {
+    files: 5_000,
+    minSize: 1024,
+    maxSize: 8 << 20,
+    folders: 200,
+    duplicates: 0.05,
+    seed: 2,
+    skew: 5,
+  },
   large: { files: 4, minSize: 256 << 20, maxSize: 256 << 20, folders: 1, duplicates: 0, seed: 3 },
 } satisfies Record<string, TreeSpec>;
 
@@ -63,12 +76,13 @@ export function scaled(spec: TreeSpec, factor: number): TreeSpec {
   };
 }
 
-/** Log-uniform sizes, so "1 KiB to 8 MiB" has as many small files as big ones per octave. */
+/** Skewed log-uniform sizes (see TreeSpec.skew). */
 function sizeFor(rng: Rng, spec: TreeSpec): number {
   if (spec.minSize === spec.maxSize) return spec.minSize;
   const lo = Math.log(spec.minSize);
   const hi = Math.log(spec.maxSize);
-  return Math.round(Math.exp(lo + (rng.next() / 0xffffffff) * (hi - lo)));
+  const u = (rng.next() / 0xffffffff) ** (spec.skew ?? 1);
+  return Math.round(Math.exp(lo + u * (hi - lo)));
 }
 
 export interface WrittenTree {

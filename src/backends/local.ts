@@ -86,7 +86,10 @@ export class LocalBackend implements PushTarget, PullSource {
     return this.store.readObject(sha1, signal);
   }
 
-  restoreBatch(items: readonly { sha1: string; target: string; mode: number }[], signal?: AbortSignal) {
+  restoreBatch(
+    items: readonly { sha1: string; target: string; mode: number }[],
+    signal?: AbortSignal,
+  ) {
     return this.store.objects.restoreFiles(items, signal);
   }
 

@@ -2,6 +2,7 @@
  * The one progress stream of the engine. The CLI's progress bars, its `--json` summary
  * and library callers all consume these events.
  */
+import { readFileSync } from 'node:fs';
 import type { SnapshotMeta } from '../protocol/types.js';
 
 export type Stage = 'scan' | 'hash' | 'negotiate' | 'upload' | 'freeze' | 'download';
@@ -61,8 +62,20 @@ export interface PullSummary {
   dest: string;
 }
 
-/** Peak resident memory of this process so far, in bytes (getrusage's maxrss). */
+/**
+ * Peak resident memory of this process so far, in bytes. On Linux this is VmHWM from
+ * /proc/self/status: getrusage's maxrss survives execve, so a process started from a large
+ * parent (a benchmark harness) would report the parent's peak.
+ */
 export function peakRssBytes(): number {
+  if (process.platform === 'linux') {
+    try {
+      const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
+      if (m?.[1]) return Number(m[1]) * 1024;
+    } catch {
+      // fall back to getrusage
+    }
+  }
   return process.resourceUsage().maxRSS * 1024;
 }
 

@@ -11,8 +11,8 @@ import { checkSnapshotPath } from '../protocol/paths.js';
 import type { FileEntry, Permissions, SnapshotAddress } from '../protocol/types.js';
 import { tempName } from '../util/atomic.js';
 import { runAll } from '../util/run-all.js';
-import { BATCH_FILE_MAX, groupTransfers } from './plan.js';
 import { type EventSink, type PullSummary, peakRssBytes, StageClock } from './events.js';
+import { BATCH_FILE_MAX, groupTransfers } from './plan.js';
 import type { PullSource } from './target.js';
 
 export interface PullOptions {
@@ -55,7 +55,9 @@ export async function pull(options: PullOptions): Promise<PullSummary> {
   const progress = { files: 0, bytes: 0 };
   const madeDirs = new Set<string>([dest]);
   // Small files go in batches where the source can write them itself (the local store).
-  const small = (p: string) => source.restoreBatch !== undefined && (fileHashes[p]?.size ?? Number.POSITIVE_INFINITY) <= BATCH_FILE_MAX;
+  const small = (p: string) =>
+    source.restoreBatch !== undefined &&
+    (fileHashes[p]?.size ?? Number.POSITIVE_INFINITY) <= BATCH_FILE_MAX;
   const units = [
     ...groupTransfers(
       paths.filter(small).map((p) => ({ path: p, size: fileHashes[p]?.size ?? 0 })),
@@ -78,7 +80,11 @@ export async function pull(options: PullOptions): Promise<PullSummary> {
         if (unit.length > 1 && source.restoreBatch) {
           const items = unit.map((path, i) => {
             const entry = fileHashes[path] as FileEntry;
-            return { sha1: entry.sha1, target: targets[i] as string, mode: modeOf(entry.permissions) };
+            return {
+              sha1: entry.sha1,
+              target: targets[i] as string,
+              mode: modeOf(entry.permissions),
+            };
           });
           const results = await source.restoreBatch(items, taskSignal);
           for (const r of results) {
@@ -89,7 +95,13 @@ export async function pull(options: PullOptions): Promise<PullSummary> {
         }
         const path = unit[0] as string;
         const entry = fileHashes[path] as FileEntry;
-        done(await writeVerified(targets[0] as string, source.read(address, path, entry.sha1, taskSignal), entry.permissions));
+        done(
+          await writeVerified(
+            targets[0] as string,
+            source.read(address, path, entry.sha1, taskSignal),
+            entry.permissions,
+          ),
+        );
       },
       signal,
     ),

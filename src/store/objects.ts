@@ -170,21 +170,34 @@ export class ObjectStore {
    * Writes many small objects out as files on the worker pool (see restore.ts). Per item:
    * the bytes written, or the error (a corrupt object names its store path).
    */
-  async restoreFiles(items: readonly RestoreItem[], signal?: AbortSignal): Promise<(number | SnapupError)[]> {
-    const results = await runInPool<RestoreResult[]>('restore', { objectsDir: this.dir, items }, signal).catch(
-      (err: unknown) => {
-        throw signal?.aborted ? abortError(signal) : err;
-      },
-    );
+  async restoreFiles(
+    items: readonly RestoreItem[],
+    signal?: AbortSignal,
+  ): Promise<(number | SnapupError)[]> {
+    const results = await runInPool<RestoreResult[]>(
+      'restore',
+      { objectsDir: this.dir, items },
+      signal,
+    ).catch((err: unknown) => {
+      throw signal?.aborted ? abortError(signal) : err;
+    });
     return results.map((r, i) => {
       if (!('error' in r)) return r.size;
       const item = items[i] as RestoreItem;
       const path = this.pathOf(item.sha1);
       if (r.code === 'CORRUPT_OBJECT') {
-        return new SnapupError('CORRUPT_OBJECT', `${path}: store object is corrupt (content hashes to ${r.actual}); remove it and push the files again`, { path });
+        return new SnapupError(
+          'CORRUPT_OBJECT',
+          `${path}: store object is corrupt (content hashes to ${r.actual}); remove it and push the files again`,
+          { path },
+        );
       }
       if (r.code === 'MISSING_OBJECT') {
-        return new SnapupError('CORRUPT_STORE', `${path}: object ${item.sha1} is missing from the store`, { path });
+        return new SnapupError(
+          'CORRUPT_STORE',
+          `${path}: object ${item.sha1} is missing from the store`,
+          { path },
+        );
       }
       return fsError(Object.assign(new Error(r.error), { code: r.code }), item.target, 'write');
     });

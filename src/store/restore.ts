@@ -4,7 +4,15 @@
  * mode, rename. The pull counterpart of ingest.ts.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, fchmodSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fchmodSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { threadId } from 'node:worker_threads';
 
@@ -15,7 +23,9 @@ export interface RestoreItem {
   mode: number;
 }
 
-export type RestoreResult = { size: number } | { error: string; code: string | undefined; actual?: string };
+export type RestoreResult =
+  | { size: number }
+  | { error: string; code: string | undefined; actual?: string };
 
 const nonce = randomBytes(4).toString('hex');
 let counter = 0;
@@ -36,8 +46,12 @@ export function restoreFiles(objectsDir: string, items: readonly RestoreItem[]):
         return { error: e.message, code: e.code === 'ENOENT' ? 'MISSING_OBJECT' : e.code };
       }
       const actual = createHash('sha1').update(bytes).digest('hex');
-      if (actual !== item.sha1) return { error: 'store object is corrupt', code: 'CORRUPT_OBJECT', actual };
-      temp = join(dirname(item.target), `.pull.${process.pid}-${threadId}-${nonce}-${++counter}.tmp`);
+      if (actual !== item.sha1)
+        return { error: 'store object is corrupt', code: 'CORRUPT_OBJECT', actual };
+      temp = join(
+        dirname(item.target),
+        `.pull.${process.pid}-${threadId}-${nonce}-${++counter}.tmp`,
+      );
       const fd = openSync(temp, 'wx', 0o600);
       try {
         let off = 0;
