@@ -384,6 +384,21 @@ async function startServe(b: Bench): Promise<{ url: string; port: number; stop: 
 
 const SERVER_ENV = { SNAPUP_USER: 'bench', SNAPUP_PASSWORD: 'bench-password' };
 
+/** A first push of the tree to a new server (kept in `servers` to stop later). */
+async function firstPushOverHttp(
+  b: Bench,
+  tree: WrittenTree,
+  servers: { stop: () => void }[],
+): Promise<PushOutcome> {
+  const s = await startServe(b);
+  servers.push(s);
+  return snapupPush(
+    tree.root,
+    { ...SERVER_ENV, XDG_CACHE_HOME: b.fresh('cache') },
+    `--server ${s.url}`,
+  );
+}
+
 /** Push (first, 1% edit, no-op) and pull over HTTP to snapup serve on 127.0.0.1. */
 async function scenarioHttp(b: Bench, name: string, tree: WrittenTree): Promise<void> {
   const runs = b.options.runs;
@@ -393,15 +408,7 @@ async function scenarioHttp(b: Bench, name: string, tree: WrittenTree): Promise<
   const localTime = stats(local.map((o) => o.ms));
   const servers: { stop: () => void }[] = [];
   try {
-    const first = await repeat(runs, async () => {
-      const s = await startServe(b);
-      servers.push(s);
-      return snapupPush(
-        tree.root,
-        { ...SERVER_ENV, XDG_CACHE_HOME: b.fresh('cache') },
-        `--server ${s.url}`,
-      );
-    });
+    const first = await repeat(runs, () => firstPushOverHttp(b, tree, servers));
     pushRow(b, 'http push', name, tree, 'snapup push (HTTP)', first, tree.uniqueBytes, {
       tool: 'local push',
       time: localTime,
@@ -476,15 +483,7 @@ async function scenarioRtt(b: Bench, name: string, tree: WrittenTree): Promise<v
   const runs = b.options.runs;
   const servers: { stop: () => void }[] = [];
   try {
-    const direct = await repeat(runs, async () => {
-      const s = await startServe(b);
-      servers.push(s);
-      return snapupPush(
-        tree.root,
-        { ...SERVER_ENV, XDG_CACHE_HOME: b.fresh('cache') },
-        `--server ${s.url}`,
-      );
-    });
+    const direct = await repeat(runs, () => firstPushOverHttp(b, tree, servers));
     const directRow = pushRow(
       b,
       'rtt 0ms',

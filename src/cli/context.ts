@@ -48,6 +48,21 @@ export async function withBackend<T>(
   }
 }
 
+/** The host name of a server URL, with an error naming the option when it is not a URL. */
+export function hostOf(server: string): string {
+  try {
+    return new URL(server).hostname;
+  } catch {
+    throw new SnapupError(
+      'BAD_INPUT',
+      `server: "${server}" is not a URL like http://127.0.0.1:8080`,
+      {
+        field: 'server',
+      },
+    );
+  }
+}
+
 /** --user/--password, else SNAPUP_USER/SNAPUP_PASSWORD, else ~/.netrc for the server's host. */
 export async function credentialsFor(
   server: string,
@@ -56,16 +71,7 @@ export async function credentialsFor(
   const user = g.user ?? process.env.SNAPUP_USER;
   const password = g.password ?? process.env.SNAPUP_PASSWORD;
   if (user !== undefined && password !== undefined) return { user, password };
-  let host: string;
-  try {
-    host = new URL(server).hostname;
-  } catch {
-    throw new SnapupError(
-      'BAD_INPUT',
-      `server: "${server}" is not a URL like http://127.0.0.1:8080`,
-      { field: 'server' },
-    );
-  }
+  const host = hostOf(server);
   const { netrcCredentials } = await import('../client/netrc.js');
   const fromNetrc = await netrcCredentials(host);
   if (fromNetrc && user !== undefined && fromNetrc.user !== user) return undefined;

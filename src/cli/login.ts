@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { SnapupError } from '../errors.js';
-import { globals } from './context.js';
+import { globals, hostOf } from './context.js';
 import { readPassword } from './password.js';
 
 export function loginCommand(): Command {
@@ -15,16 +15,7 @@ export function loginCommand(): Command {
       const o = globals(cmd);
       if (!o.user)
         throw new SnapupError('BAD_INPUT', 'user: give it with --user NAME', { field: 'user' });
-      let host: string;
-      try {
-        host = new URL(server).hostname;
-      } catch {
-        throw new SnapupError(
-          'BAD_INPUT',
-          `server: "${server}" is not a URL like http://127.0.0.1:8080`,
-          { field: 'server' },
-        );
-      }
+      const host = hostOf(server);
       const password = o.password ?? (await readPassword(`password for ${o.user} at ${host}: `));
       const { CbClient } = await import('../client/cb-client.js');
       const { netrcPath, saveNetrcCredentials } = await import('../client/netrc.js');

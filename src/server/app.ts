@@ -319,7 +319,9 @@ async function receiveBatch(
     pending = [];
     pendingBytes = 0;
     const results = await store.uploadBatch(user, address, files);
-    results.forEach((r, i) => record(answer, (files[i] as BatchFile).path, r));
+    results.forEach((r, i) => {
+      record(answer, (files[i] as BatchFile).path, r);
+    });
   };
   for await (const entry of extract) {
     const path = entry.header.name.replace(/^\.\//, '');
