@@ -1,22 +1,14 @@
 /**
  * Copies small files (local paths, or bytes received by the server) into the object store
  * with synchronous calls, for a worker thread: read, hash, compare with the declared hash,
- * write a temp file, rename. Five
+ * write a temp file, rename. A few
  * syscalls a file and no promise round trips, which is what a push of tens of thousands of
  * small files spends its time on.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeSync,
-} from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { threadId } from 'node:worker_threads';
+import { tempPathIn, writeNewFileSync } from './sync-write.js';
 
 export interface IngestItem {
   /** The local file to copy, or… */
@@ -30,9 +22,6 @@ export interface IngestItem {
 export type IngestResult =
   | { sha1: string; size: number }
   | { error: string; code: string | undefined; actual?: string };
-
-const nonce = randomBytes(4).toString('hex');
-let counter = 0;
 
 export function ingestFiles(
   objectsDir: string,
@@ -51,14 +40,8 @@ export function ingestFiles(
           actual: sha1,
         };
       }
-      temp = join(tempDir, `.${sha1}.${process.pid}-${threadId}-${nonce}-${++counter}.tmp`);
-      const fd = openSync(temp, 'wx', 0o444);
-      try {
-        let off = 0;
-        while (off < bytes.length) off += writeSync(fd, bytes, off);
-      } finally {
-        closeSync(fd);
-      }
+      temp = tempPathIn(tempDir, sha1);
+      writeNewFileSync(temp, bytes, 0o444);
       const target = join(objectsDir, sha1.slice(0, 2), sha1);
       try {
         renameSync(temp, target);

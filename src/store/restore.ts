@@ -3,18 +3,10 @@
  * read the object, check its hash, write a temp file beside the target with the final
  * mode, rename. The pull counterpart of ingest.ts.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  fchmodSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeSync,
-} from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readFileSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { threadId } from 'node:worker_threads';
+import { tempPathIn, writeNewFileSync } from './sync-write.js';
 
 export interface RestoreItem {
   sha1: string;
@@ -26,9 +18,6 @@ export interface RestoreItem {
 export type RestoreResult =
   | { size: number }
   | { error: string; code: string | undefined; actual?: string };
-
-const nonce = randomBytes(4).toString('hex');
-let counter = 0;
 
 export function objectPathIn(objectsDir: string, sha1: string): string {
   return join(objectsDir, sha1.slice(0, 2), sha1);
@@ -48,18 +37,8 @@ export function restoreFiles(objectsDir: string, items: readonly RestoreItem[]):
       const actual = createHash('sha1').update(bytes).digest('hex');
       if (actual !== item.sha1)
         return { error: 'store object is corrupt', code: 'CORRUPT_OBJECT', actual };
-      temp = join(
-        dirname(item.target),
-        `.pull.${process.pid}-${threadId}-${nonce}-${++counter}.tmp`,
-      );
-      const fd = openSync(temp, 'wx', 0o600);
-      try {
-        let off = 0;
-        while (off < bytes.length) off += writeSync(fd, bytes, off);
-        fchmodSync(fd, item.mode);
-      } finally {
-        closeSync(fd);
-      }
+      temp = tempPathIn(dirname(item.target), 'pull');
+      writeNewFileSync(temp, bytes, item.mode);
       renameSync(temp, item.target);
       return { size: bytes.length };
     } catch (err) {
