@@ -160,3 +160,35 @@ describe('server operations', () => {
     }
   });
 });
+
+describe('the expiry sweeper', () => {
+  it('removes expired snapshots and their content on its timer', async () => {
+    const { startServer } = await import('../src/server/serve.js');
+    const server = await startServer({ dataDir: tempDir(), port: 0, sweepIntervalMs: 200 });
+    try {
+      await server.users.add('alice', 'alice-password');
+      const headers = { authorization: basic('alice'), 'content-type': 'application/json' };
+      const body = Buffer.from('short-lived').toString('base64');
+      const made = await fetch(`${server.url}/cb/snapshot`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({
+          meta: { name: 'brief', expirationTimeSec: 1 },
+          files: { 'x.txt': { content: body, permissions: { ro: false, exe: false } } },
+        }),
+      });
+      expect(made.status).toBe(200);
+      expect(await server.store.objects.has(sha1('short-lived'))).toBe(true);
+      const deadline = Date.now() + 5000;
+      while (Date.now() < deadline && (await server.store.objects.has(sha1('short-lived')))) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(await server.store.objects.has(sha1('short-lived'))).toBe(false);
+      const records = [];
+      for await (const r of server.store.records.all()) records.push(r);
+      expect(records).toEqual([]);
+    } finally {
+      await server.close();
+    }
+  });
+});
