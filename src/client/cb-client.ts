@@ -174,10 +174,19 @@ export class CbClient implements PushTarget, PullSource {
     return this.answer(res, 'single-request upload');
   }
 
-  async freeze(address: SnapshotAddress, signal?: AbortSignal): Promise<SnapshotMeta> {
+  freeze(address: SnapshotAddress, signal?: AbortSignal): Promise<SnapshotMeta> {
+    return this.snapshotAction(address, 'freeze', signal);
+  }
+
+  /** POST /cb/snapshots/{name}/{tag}/{action}, answered with the snapshot's metadata. */
+  private snapshotAction(
+    address: SnapshotAddress,
+    action: 'freeze' | 'execute',
+    signal?: AbortSignal,
+  ): Promise<SnapshotMeta> {
     return this.json(
       'POST',
-      `${snapshotPath(address)}/freeze`,
+      `${snapshotPath(address)}/${action}`,
       undefined,
       signal,
       ownerQuery(address),
@@ -240,13 +249,7 @@ export class CbClient implements PushTarget, PullSource {
       // Nothing to record on a server without the extension; the pull itself succeeded.
       return (await this.get(address, signal)).snapshot;
     }
-    return this.json(
-      'POST',
-      `${snapshotPath(address)}/execute`,
-      undefined,
-      signal,
-      ownerQuery(address),
-    );
+    return this.snapshotAction(address, 'execute', signal);
   }
 
   async list(

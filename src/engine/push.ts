@@ -9,13 +9,14 @@ import {
   type ManifestFile,
   type ManifestOptions,
   permissionsOf,
+  rehashFile,
   restat,
   toFileHashes,
 } from '../hash/manifest.js';
-import { sha1File } from '../hash/sha1-file.js';
-import { manifestDigest } from '../protocol/manifest.js';
+import { digestOfSorted } from '../protocol/manifest.js';
 import type {
   AccessLevel,
+  FileHashes,
   NewSnapshotParams,
   NewSnapshotResponse,
   SnapshotAddress,
@@ -93,7 +94,8 @@ export function snapshotParams(o: SnapshotOptions): NewSnapshotParams {
 
 class PushSession {
   private files: ManifestFile[];
-  /** Digest of `files`; recomputed only when a re-hash changes them. */
+  /** `files` as the request's map, and its digest: rebuilt only when a re-hash changes them. */
+  private fileHashes: FileHashes;
   private digest: string;
   private readonly uploadedHashes = new Set<string>();
   /** Paths the target refused with a hash mismatch in this round. */
@@ -112,6 +114,7 @@ class PushSession {
     private readonly manifest: Manifest,
   ) {
     this.files = manifest.files;
+    this.fileHashes = toFileHashes(manifest.files);
     this.digest = manifest.digest;
     this.singleMax = options.singleMax ?? DEFAULT_SINGLE_MAX;
     this.concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
@@ -191,7 +194,7 @@ class PushSession {
         ...meta,
         name: address?.name ?? meta.name,
         tag: address?.tag ?? meta.tag,
-        fileHashes: toFileHashes(this.files),
+        fileHashes: this.fileHashes,
       },
       this.options.signal,
     );
@@ -230,7 +233,8 @@ class PushSession {
       });
     };
 
-    if (missingBytes <= this.singleMax) {
+    // The same rule as the plan --dry-run and `snapup bench` report.
+    if (planUploads(toSend, this.singleMax, target.uploadBatch !== undefined).mode === 'single') {
       const ready = toSend.filter((f) => {
         if (unchangedSinceScan(f)) return true;
         changed.push(f);
@@ -294,7 +298,7 @@ class PushSession {
       ...snapshotParams(this.options),
       name: address.name,
       tag: address.tag,
-      fileHashes: toFileHashes(this.files),
+      fileHashes: this.fileHashes,
     };
   }
 
@@ -307,17 +311,9 @@ class PushSession {
         next.push(f);
         continue;
       }
-      const fresh = restat(f);
-      if (!fresh) {
-        this.emit({
-          type: 'warning',
-          message: `skipping ${f.path}: it was removed during the push`,
-          path: f.abs,
-        });
-        continue;
-      }
-      const digest = sha1File(fresh.abs);
-      if (this.mismatched.has(f.path) && digest.sha1 === f.sha1) {
+      const settled = rehashFile(f, this.emit, 'the push');
+      if (!settled) continue;
+      if (this.mismatched.has(f.path) && settled.sha1 === f.sha1) {
         // The file still has the hash we declared: the target, not the file, disagrees.
         throw new SnapupError(
           'HASH_MISMATCH',
@@ -326,15 +322,15 @@ class PushSession {
         );
       }
       next.push({
-        ...fresh,
-        size: digest.size,
-        sha1: digest.sha1,
-        permissions: permissionsOf(fresh.mode),
+        ...settled.file,
+        sha1: settled.sha1,
+        permissions: permissionsOf(settled.file.mode),
       });
     }
     this.files = next;
     this.mismatched.clear();
-    this.digest = manifestDigest(toFileHashes(next));
+    this.fileHashes = toFileHashes(next);
+    this.digest = digestOfSorted(next);
   }
 
   private summary(

@@ -6,7 +6,7 @@ import { statSync } from 'node:fs';
 import envPaths from 'env-paths';
 import type { EventSink, StageClock } from '../engine/events.js';
 import { fsError, SnapupError } from '../errors.js';
-import { comparePaths, manifestDigest } from '../protocol/manifest.js';
+import { comparePaths, digestOfSorted } from '../protocol/manifest.js';
 import type { FileHashes, Permissions } from '../protocol/types.js';
 import { checkRoot, type ScannedFile, walk } from '../scan/walk.js';
 import { HashCache, scanStartNs } from './cache.js';
@@ -146,7 +146,7 @@ export async function buildManifest(
   return {
     rootReal,
     files,
-    digest: manifestDigest(toFileHashes(files)),
+    digest: digestOfSorted(files),
     bytes: files.reduce((s, f) => s + f.size, 0),
     hashedFiles: files.length - cachedFiles,
     hashedBytes,
@@ -157,47 +157,76 @@ export async function buildManifest(
 }
 
 /**
- * Accepts a worker's result for `f`, or re-reads a file that changed while it was being
- * hashed (its size no longer matches the walk's stat) until stat and content agree.
- * Returns undefined for a file that vanished.
+ * Accepts a hash result for `f`, or re-reads a file that changed while it was being
+ * hashed (its size no longer matches its stat) until stat and content agree. Returns
+ * undefined, with a warning, for a file that vanished `during` the scan or push.
  */
-function settle(
+export function settle(
   f: ScannedFile,
   result: HashResult,
   emit: EventSink,
+  during = 'the scan',
 ): { file: ScannedFile; sha1: string } | undefined {
-  let file = f;
+  let file: ScannedFile | undefined = f;
   let current = result;
   for (let attempt = 0; attempt < 3; attempt++) {
     if ('error' in current) {
-      if (current.code === 'ENOENT') {
-        emit({
-          type: 'warning',
-          message: `skipping ${f.path}: it was removed during the scan`,
-          path: f.abs,
-        });
-        return undefined;
+      if (current.code !== 'ENOENT') {
+        throw fsError(
+          Object.assign(new Error(current.error), { code: current.code }),
+          f.abs,
+          'read',
+        );
       }
-      throw fsError(Object.assign(new Error(current.error), { code: current.code }), f.abs, 'read');
+      file = undefined;
+    } else if (current.size === file.size) {
+      return { file, sha1: current.sha1 };
+    } else {
+      file = restat(file);
     }
-    if (current.size === file.size) return { file, sha1: current.sha1 };
-    const stat = restat(file);
-    if (!stat) return undefined;
-    file = stat;
-    try {
-      current = sha1File(file.abs);
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      current = { error: e.message, code: e.code };
+    if (!file) {
+      emit({
+        type: 'warning',
+        message: `skipping ${f.path}: it was removed during ${during}`,
+        path: f.abs,
+      });
+      return undefined;
     }
+    current = hashNow(file);
   }
   throw new SnapupError(
     'FILE_CHANGED',
     `${f.abs}: file keeps changing while it is read; push again when it is stable`,
-    {
-      path: f.abs,
-    },
+    { path: f.abs },
   );
+}
+
+/** Re-stats and re-hashes a file that changed since it was scanned; undefined if it is gone. */
+export function rehashFile(
+  f: ScannedFile,
+  emit: EventSink,
+  during: string,
+): { file: ScannedFile; sha1: string } | undefined {
+  const fresh = restat(f);
+  if (!fresh) {
+    emit({
+      type: 'warning',
+      message: `skipping ${f.path}: it was removed during ${during}`,
+      path: f.abs,
+    });
+    return undefined;
+  }
+  return settle(fresh, hashNow(fresh), emit, during);
+}
+
+/** Hashes one file on this thread, reporting a failure as a result like the workers do. */
+export function hashNow(f: ScannedFile): HashResult {
+  try {
+    return sha1File(f.abs);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    return { error: e.message, code: e.code };
+  }
 }
 
 /** A fresh stat of a scanned file, or undefined when it is gone. */

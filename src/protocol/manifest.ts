@@ -1,6 +1,6 @@
 /** The canonical form of a manifest, shared by the engine, the store and the server. */
 import { createHash } from 'node:crypto';
-import type { FileHashes } from './types.js';
+import type { FileHashes, Permissions } from './types.js';
 
 /** Code-unit order, stable and locale-free, used wherever paths are sorted. */
 export function comparePaths(a: string, b: string): number {
@@ -13,12 +13,21 @@ export function comparePaths(a: string, b: string): number {
  * not part of it, as they are not part of the protocol's "set of hashes".
  */
 export function manifestDigest(fileHashes: FileHashes): string {
+  return digestOfSorted(
+    Object.keys(fileHashes)
+      .sort(comparePaths)
+      .map((path) => ({ path, ...(fileHashes[path] as FileHashes[string]) })),
+  );
+}
+
+/** The same digest for entries already sorted by path (the engine's manifest). */
+export function digestOfSorted(
+  entries: Iterable<{ path: string; sha1: string; permissions: Permissions }>,
+): string {
   const hash = createHash('sha256');
-  for (const path of Object.keys(fileHashes).sort(comparePaths)) {
-    const entry = fileHashes[path];
-    if (!entry) continue;
-    const perms = `${entry.permissions.ro ? 'r' : '-'}${entry.permissions.exe ? 'x' : '-'}`;
-    hash.update(`${entry.sha1} ${perms} ${path}\n`);
+  for (const e of entries) {
+    const perms = `${e.permissions.ro ? 'r' : '-'}${e.permissions.exe ? 'x' : '-'}`;
+    hash.update(`${e.sha1} ${perms} ${e.path}\n`);
   }
   return hash.digest('hex');
 }

@@ -185,8 +185,9 @@ export class Store {
     }
     const record = this.buildRecord(caller, name, tag, params, fileHashes, digest, existing, now);
     await this.records.write(record, false);
-    const present = await this.objects.present(uniqueHashes(fileHashes));
-    const notFound = [...uniqueHashes(fileHashes)].filter((h) => !present.has(h));
+    const declaredHashes = uniqueHashes(fileHashes);
+    const present = await this.objects.present(declaredHashes);
+    const notFound = [...declaredHashes].filter((h) => !present.has(h));
     return { snapshot: recordToMeta(record), notFound };
   }
 
