@@ -36,7 +36,13 @@ export type ErrorCode =
   | 'DISK_FULL'
   | 'IO'
   | 'ABORTED'
-  | 'UNSUPPORTED';
+  | 'UNSUPPORTED'
+  | 'VALIDATION'
+  | 'REMOTE'
+  | 'BAD_RESPONSE'
+  | 'TIMEOUT'
+  | 'TASK_FAILED'
+  | 'NOT_CONNECTED';
 
 const statusOf: Record<ErrorCode, number> = {
   BAD_INPUT: 400,
@@ -58,6 +64,12 @@ const statusOf: Record<ErrorCode, number> = {
   IO: 500,
   ABORTED: 499,
   UNSUPPORTED: 501,
+  VALIDATION: 422,
+  REMOTE: 502,
+  BAD_RESPONSE: 502,
+  TIMEOUT: 504,
+  TASK_FAILED: 500,
+  NOT_CONNECTED: 500,
 };
 
 const exitOf: Record<ErrorCode, number> = {
@@ -80,6 +92,12 @@ const exitOf: Record<ErrorCode, number> = {
   IO: ExitCode.io,
   ABORTED: ExitCode.interrupted,
   UNSUPPORTED: ExitCode.failure,
+  VALIDATION: ExitCode.usage,
+  REMOTE: ExitCode.failure,
+  BAD_RESPONSE: ExitCode.failure,
+  TIMEOUT: ExitCode.failure,
+  TASK_FAILED: ExitCode.failure,
+  NOT_CONNECTED: ExitCode.failure,
 };
 
 export interface SnapupErrorDetails {
@@ -114,6 +132,43 @@ export class SnapupError extends Error {
   get exitCode(): number {
     return exitOf[this.code];
   }
+}
+
+/**
+ * An error reported by (or about) a remote snapshot API an adapter drives. `name` keeps
+ * the class name the vendor's SDK uses (e.g. VergeOS `NotFoundError`, Datalayer
+ * `RunResponseError`) so code ported from the SDK reads the same; `code` stays ours.
+ */
+export class RemoteApiError extends SnapupError {
+  /** The HTTP status the server answered with, when there was an answer. */
+  readonly statusCode: number | undefined;
+  /** The parsed response body (or its text), for callers that need the server's details. */
+  readonly body: unknown;
+
+  constructor(
+    sdkName: string,
+    code: ErrorCode,
+    message: string,
+    details: SnapupErrorDetails & { statusCode?: number; body?: unknown } = {},
+  ) {
+    super(code, message, details);
+    this.name = sdkName;
+    this.statusCode = details.statusCode;
+    this.body = details.body;
+  }
+}
+
+/** Our code for an HTTP error status a remote API answered with. */
+export function codeForStatus(status: number): ErrorCode {
+  if (status === 401) return 'UNAUTHORIZED';
+  if (status === 403) return 'FORBIDDEN';
+  if (status === 404) return 'NOT_FOUND';
+  if (status === 409) return 'CONFLICT';
+  if (status === 410) return 'GONE';
+  if (status === 413) return 'TOO_LARGE';
+  if (status === 422) return 'VALIDATION';
+  if (status >= 400 && status < 500) return 'BAD_INPUT';
+  return 'REMOTE';
 }
 
 export function isSnapupError(err: unknown): err is SnapupError {

@@ -42,6 +42,11 @@ export interface TransportOptions {
   /** Longest pause between two chunks of a response body. */
   bodyTimeoutMs?: number;
   retry?: Partial<RetryPolicy>;
+  /**
+   * Verify the server's TLS certificate (default true). Turning it off is an explicit,
+   * per-client choice (VergeOS appliances often run self-signed certificates).
+   */
+  verifyTls?: boolean;
   /** For tests: a MockAgent or other dispatcher instead of the pool. */
   dispatcher?: Dispatcher;
   /** Called before each retry, for progress and logs. */
@@ -57,6 +62,8 @@ export interface RequestSpec {
   headers?: Record<string, string>;
   /** Called once per attempt. */
   body?: BodyFactory;
+  /** `path` is already the full path and query on the base origin (e.g. a Location). */
+  absolute?: boolean;
   signal?: AbortSignal;
   /** Override the retry policy for this request (e.g. never for a hash mismatch). */
   retry?: Partial<RetryPolicy>;
@@ -98,6 +105,7 @@ export class Transport {
         headersTimeout: options.headersTimeoutMs ?? DEFAULTS.headersTimeoutMs,
         bodyTimeout: options.bodyTimeoutMs ?? DEFAULTS.bodyTimeoutMs,
         keepAliveTimeout: 30_000,
+        ...(options.verifyTls === false ? { connect: { rejectUnauthorized: false } } : {}),
       });
   }
 
@@ -116,7 +124,7 @@ export class Transport {
    */
   async request(spec: RequestSpec): Promise<Response> {
     const policy = { ...this.policy, ...spec.retry };
-    const path = this.urlPath(spec.path, spec.query);
+    const path = spec.absolute ? spec.path : this.urlPath(spec.path, spec.query);
     const retryable = policy.retryMethods.includes(spec.method);
     for (let attempt = 0; ; attempt++) {
       if (spec.signal?.aborted) throw abortError(spec.signal);
@@ -160,6 +168,17 @@ export class Transport {
 
   async close(): Promise<void> {
     if (this.ownsDispatcher) await this.dispatcher.close();
+  }
+}
+
+/** The body as JSON, `undefined` when empty, or the raw text when it is not JSON. */
+export async function readBody(res: Response): Promise<unknown> {
+  const text = await res.body.text();
+  if (text.trim() === '') return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
   }
 }
 
