@@ -173,7 +173,10 @@ export class Transport {
 
 /** The body as JSON, `undefined` when empty, or the raw text when it is not JSON. */
 export async function readBody(res: Response): Promise<unknown> {
-  const text = await res.body.text();
+  return parseBodyText(await res.body.text());
+}
+
+export function parseBodyText(text: string): unknown {
   if (text.trim() === '') return undefined;
   try {
     return JSON.parse(text) as unknown;

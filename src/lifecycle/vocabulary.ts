@@ -13,6 +13,7 @@
  * | status       | open / frozen                 | status                | status (normal / held)         |
  * | size         | size                          | size                  | -                              |
  */
+import type { RuntimeSnapshotData } from '../adapters/datalayer/snapshots.js';
 import type { CloudSnapshot } from '../adapters/verge/cloud-snapshots.js';
 import type { SnapshotMeta } from '../protocol/types.js';
 import type { SnapshotInfo } from './model.js';
@@ -56,5 +57,24 @@ export function infoFromVerge(s: CloudSnapshot): SnapshotInfo {
     private: s.isPrivate,
     size: null,
     raw: s.raw,
+  };
+}
+
+/** Datalayer snapshots have no expiry, no immutability and no visibility setting. */
+export function infoFromDatalayer(data: RuntimeSnapshotData): SnapshotInfo {
+  return {
+    backend: 'datalayer',
+    id: data.uid,
+    name: data.name,
+    description: data.description ?? '',
+    createdAt: null,
+    updatedAt: new Date(data.updated_at).toISOString(),
+    expiresAt: null,
+    neverExpires: true,
+    status: data.status ?? null,
+    frozen: false,
+    private: false,
+    size: typeof data.size === 'number' ? data.size : null,
+    raw: data,
   };
 }
