@@ -1,8 +1,7 @@
-import { basename, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import type { PushSummary } from '../engine/events.js';
 import { DEFAULT_CONCURRENCY, DEFAULT_SINGLE_MAX, push } from '../engine/push.js';
-import { NAME_RE } from '../protocol/types.js';
+import { defaultName } from '../lifecycle/directory.js';
 import { globals, interruptSignal, printJson, progressFor, withBackend } from './context.js';
 import {
   formatBytes,
@@ -98,13 +97,6 @@ Ignore rules: .gitignore and .snapupignore files at every level (git's rules), p
 }
 
 /** The directory's name, made into a valid snapshot name. */
-function defaultName(dir: string): string {
-  const base = basename(resolve(dir))
-    .replace(/[^A-Za-z0-9._-]+/g, '-')
-    .replace(/^[^A-Za-z0-9]+/, '');
-  return NAME_RE.test(base) ? base : 'snapshot';
-}
-
 function describe(s: PushSummary): string {
   const lines: string[] = [];
   if (s.dryRun) {

@@ -61,10 +61,13 @@ const BASE64_CHUNK = 3 * 256 * 1024;
 export class CbClient implements PushTarget, PullSource {
   readonly description: string;
   readonly transport: Transport;
+  /** The user the requests are made as, when credentials were given. */
+  readonly user: string | undefined;
   private info: Promise<ServerInfo> | undefined;
 
   constructor(options: CbClientOptions) {
     const headers: Record<string, string> = { 'user-agent': 'snapup' };
+    this.user = options.credentials?.user;
     if (options.credentials) {
       const token = Buffer.from(
         `${options.credentials.user}:${options.credentials.password}`,
