@@ -44,10 +44,12 @@ describe('snapup CLI', () => {
     expect(ls.stdout).toMatch(/site\/v1\s+frozen\s+\d+/);
     const show = await runCli(['show', 'site/v1', '--json'], { env: e });
     expect(JSON.parse(show.stdout)).toMatchObject({
+      backend: 'local',
+      id: 'site/v1',
       name: 'site',
-      tag: 'v1',
+      status: 'frozen',
       frozen: true,
-      fileCount: s.files,
+      raw: { tag: 'v1', fileCount: s.files },
     });
 
     const dest = join(tempDir(), 'out');
@@ -117,7 +119,7 @@ describe('snapup CLI', () => {
     await runCli(['push', src, '--name', 'once', '--remove-after-execute', '--expire', '2h'], {
       env: e,
     });
-    const show = JSON.parse((await runCli(['show', 'once', '--json'], { env: e })).stdout);
+    const show = JSON.parse((await runCli(['show', 'once', '--json'], { env: e })).stdout).raw;
     const ttl = Date.parse(show.expiresAt) - Date.parse(show.createdAt);
     // Counted from the request that set it, a few ms after the snapshot was created.
     expect(ttl).toBeGreaterThanOrEqual(2 * 3600 * 1000);

@@ -143,9 +143,9 @@ describe('server operations', () => {
         owner: 'dora',
       });
       expect((await runCli(['ls'], { env })).stdout).toMatch(/app\/1\.0\s+frozen/);
-      expect(JSON.parse((await runCli(['show', 'app/1.0', '--json'], { env })).stdout).owner).toBe(
-        'dora',
-      );
+      expect(
+        JSON.parse((await runCli(['show', 'app/1.0', '--json'], { env })).stdout).raw.owner,
+      ).toBe('dora');
       const dest = join(tempDir(), 'out');
       expect((await runCli(['pull', 'app/1.0', dest], { env })).code).toBe(0);
       expect(readTree(dest)).toEqual(readTree(sample));

@@ -2,12 +2,18 @@
 import type { Command } from 'commander';
 import { defaultStoreDir, LocalBackend } from '../backends/local.js';
 import type { Credentials } from '../client/netrc.js';
-import type { PullSource, PushTarget } from '../engine/target.js';
 import { SnapupError } from '../errors.js';
-import type { SnapshotAddress, SnapshotMeta } from '../protocol/types.js';
+import type { DirectoryBackend } from '../lifecycle/directory.js';
 import { progressSink } from './progress.js';
 
 export interface GlobalOptions {
+  backend?: string;
+  token?: string;
+  datalayerUrl?: string;
+  datalayerPrefix?: string;
+  datalayerSnapshots?: string;
+  vergeHost?: string;
+  insecure?: boolean;
   store?: string;
   server?: string;
   user?: string;
@@ -18,16 +24,32 @@ export interface GlobalOptions {
 }
 
 /** What the snapshot commands need, whichever backend serves them. */
-export interface Backend extends PushTarget, PullSource {
-  list(filter?: { owner?: string; name?: string }): Promise<SnapshotMeta[]>;
-  remove(address: SnapshotAddress): Promise<void>;
-  close?(): Promise<void>;
-}
+export type Backend = DirectoryBackend;
 
-/** `--server` or SNAPUP_SERVER: a CB server; otherwise the local store. */
+/**
+ * The folder-snapshot backend: a CB server (`--server` or SNAPUP_SERVER), otherwise the
+ * local store. Datalayer and VergeOS hold no folders, so push and pull refuse them.
+ */
 export async function openBackend(g: GlobalOptions, connections?: number): Promise<Backend> {
   const server = g.server ?? process.env.SNAPUP_SERVER;
-  if (!server) return openLocal(g);
+  const kind = (g.backend ?? process.env.SNAPUP_BACKEND ?? '').toLowerCase();
+  if (kind === 'datalayer' || kind === 'verge') {
+    throw new SnapupError(
+      'UNSUPPORTED',
+      `${kind} snapshots hold a ${kind === 'datalayer' ? 'runtime' : 'whole system'}, not a folder: use "snapup create" and "snapup restore" with --backend ${kind}`,
+      { field: 'backend' },
+    );
+  }
+  if (kind === 'cb' && !server) {
+    throw new SnapupError(
+      'BAD_INPUT',
+      'backend cb: give the server (--server URL or SNAPUP_SERVER)',
+      {
+        field: 'server',
+      },
+    );
+  }
+  if (!server || kind === 'local') return openLocal(g);
   const credentials = await credentialsFor(server, g);
   // Loaded only when needed: the HTTP client stack costs ~80 ms of start-up.
   const { CbClient } = await import('../client/cb-client.js');

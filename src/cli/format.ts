@@ -33,6 +33,11 @@ export function parseDuration(text: string, field: string): number {
   return value;
 }
 
+/** A wait limit: a duration, or 0 to wait for as long as it takes. */
+export function parseWaitTimeout(text: string): number {
+  return text.trim() === '0' ? 0 : parseDuration(text, 'wait-timeout');
+}
+
 /** `1048576`, `512k`, `4M`, `1G` (powers of 1024) → bytes. */
 export function parseSize(text: string, field: string): number {
   const m = /^(\d+)([kKmMgG]?)(i?[bB])?$/.exec(text.trim());
@@ -49,11 +54,24 @@ export function parseSize(text: string, field: string): number {
 }
 
 export function parsePositiveInt(text: string, field: string): number {
+  return parseWholeNumber(text, field, 1);
+}
+
+/** A count that may be 0 (limits, offsets). */
+export function parseCount(text: string, field: string): number {
+  return parseWholeNumber(text, field, 0);
+}
+
+function parseWholeNumber(text: string, field: string, min: number): number {
   const n = Number(text);
-  if (!Number.isSafeInteger(n) || n < 1) {
-    throw new SnapupError('BAD_INPUT', `${field}: "${text}" must be a whole number of at least 1`, {
-      field,
-    });
+  if (text.trim() === '' || !Number.isSafeInteger(n) || n < min) {
+    throw new SnapupError(
+      'BAD_INPUT',
+      `${field}: "${text}" must be a whole number of at least ${min}`,
+      {
+        field,
+      },
+    );
   }
   return n;
 }

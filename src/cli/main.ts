@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { ExitCode, isSnapupError } from '../errors.js';
 import { benchCommand } from './bench.js';
+import { createCommand } from './create.js';
 import { gcCommand } from './gc.js';
 import { lsCommand } from './list.js';
 import { loginCommand } from './login.js';
@@ -10,6 +11,7 @@ import { manifestCommand } from './manifest.js';
 import { pullCommand } from './pull.js';
 import { pushCommand } from './push.js';
 import { rmCommand } from './remove.js';
+import { restoreCommand } from './restore.js';
 import { serveCommand, userCommand } from './serve.js';
 import { showCommand } from './show.js';
 
@@ -25,16 +27,40 @@ export function buildProgram(): Command {
       'Upload a directory as a content-addressed snapshot, sending only what the store lacks.',
     )
     .version(version)
+    .optionsGroup('Backend options:')
+    .option(
+      '--backend <kind>',
+      'local, cb, datalayer or verge (default: $SNAPUP_BACKEND, else cb with --server, else local)',
+    )
     .option('--store <dir>', 'the local store (default: $SNAPUP_STORE, else $XDG_DATA_HOME/snapup)')
     .option(
       '--server <url>',
       'use a CB server instead of the local store (default: $SNAPUP_SERVER)',
     )
-    .option('--user <name>', 'user for the server (default: $SNAPUP_USER, else ~/.netrc)')
+    .option(
+      '--user <name>',
+      'user for the CB server (default: $SNAPUP_USER, else ~/.netrc) or VergeOS (default: $VERGE_USER)',
+    )
     .option(
       '--password <password>',
-      'password for the server (default: $SNAPUP_PASSWORD, else ~/.netrc)',
+      'password for the CB server (default: $SNAPUP_PASSWORD, else ~/.netrc) or VergeOS ($VERGE_PASSWORD)',
     )
+    .option(
+      '--token <token>',
+      'API token for Datalayer (default: $DATALAYER_TOKEN) or VergeOS (default: $VERGE_TOKEN)',
+    )
+    .option(
+      '--datalayer-url <url>',
+      'Datalayer Runtimes service (default: $DATALAYER_RUN_URL, else https://r1.datalayer.run)',
+    )
+    .option('--datalayer-prefix <path>', 'Datalayer API prefix (default: /api/runtimes/v1)')
+    .option(
+      '--datalayer-snapshots <segment>',
+      'Datalayer snapshot path segment (default: $DATALAYER_SNAPSHOTS_SEGMENT, else runtime-snapshots; newer servers: sandbox-snapshots)',
+    )
+    .option('--verge-host <host>', 'VergeOS host, served over https (default: $VERGE_HOST)')
+    .option('--insecure', 'VergeOS: do not verify the TLS certificate (self-signed appliances)')
+    .optionsGroup('Output options:')
     .option('--json', 'print one JSON document on stdout instead of text')
     .option('-q, --quiet', 'print nothing but errors')
     .option('--debug', 'show stack traces for errors')
@@ -51,8 +77,10 @@ Exit codes: 0 ok, 1 failure, 2 bad input or usage, 3 snapshot or path not found,
     pullCommand(),
     lsCommand(),
     showCommand(),
-    manifestCommand(),
+    createCommand(),
+    restoreCommand(),
     rmCommand(),
+    manifestCommand(),
     gcCommand(),
     benchCommand(),
     serveCommand(),

@@ -1,18 +1,31 @@
 import { Command } from 'commander';
-import { parseAddress } from '../protocol/types.js';
-import { globals, printJson, withBackend } from './context.js';
+import { withLifecycle } from './backends.js';
+import { globals, printJson } from './context.js';
 
 export function rmCommand(): Command {
   return new Command('rm')
-    .description('remove a snapshot (its content is reclaimed by "snapup gc")')
-    .argument('<snapshot...>', 'NAME or NAME/TAG, one or more')
-    .action(async (addresses: string[], _o, cmd: Command) => {
+    .description('remove snapshots (local store: their content is reclaimed by "snapup gc")')
+    .argument('<snapshot...>', 'local/CB: NAME or NAME/TAG; Datalayer: uid; VergeOS: key or name')
+    .option(
+      '--wait',
+      'Datalayer: wait until the snapshot is really gone (deletes are asynchronous)',
+    )
+    .addHelpText(
+      'after',
+      `
+VergeOS refuses to delete an immutable snapshot while it is locked; snapup says so
+without sending the request.`,
+    )
+    .action(async (ids: string[], o: { wait?: boolean }, cmd: Command) => {
       const g = globals(cmd);
-      const parsed = addresses.map((a) => parseAddress(a));
-      await withBackend(g, async (b) => {
-        for (const address of parsed) await b.remove(address);
+      const removed: string[] = [];
+      await withLifecycle(g, async (life) => {
+        for (const id of ids) {
+          await life.delete(id, { wait: o.wait });
+          removed.push(id);
+          if (!g.json && !g.quiet) process.stdout.write(`removed ${id}\n`);
+        }
       });
-      if (g.json) return printJson({ removed: parsed.map((a) => `${a.name}/${a.tag}`) });
-      if (!g.quiet) for (const a of parsed) process.stdout.write(`removed ${a.name}/${a.tag}\n`);
+      if (g.json) printJson({ removed });
     });
 }

@@ -1,44 +1,109 @@
 import { Command } from 'commander';
-import { parseAddress } from '../protocol/types.js';
-import { globals, printJson, withBackend } from './context.js';
-import { formatBytes } from './format.js';
+import type { SnapshotContents, SnapshotInfo } from '../lifecycle/model.js';
+import type { SnapshotMeta } from '../protocol/types.js';
+import { withLifecycle } from './backends.js';
+import { globals, printJson } from './context.js';
+import { formatBytes, table } from './format.js';
 
 export function showCommand(): Command {
   return new Command('show')
-    .description('show a snapshot: metadata and a summary of its manifest')
-    .argument('<snapshot>', 'NAME or NAME/TAG')
-    .option('--files', 'list every file (path, sha1, size, permissions)')
-    .action(async (address: string, o: { files?: boolean }, cmd: Command) => {
+    .description('show a snapshot: its metadata and what it holds')
+    .argument('<snapshot>', 'local/CB: NAME or NAME/TAG; Datalayer: uid; VergeOS: key or name')
+    .option('--files', 'local/CB: list every file (path, sha1, size, permissions)')
+    .addHelpText(
+      'after',
+      `
+For VergeOS the VMs and tenants inside the snapshot are listed too.`,
+    )
+    .action(async (id: string, o: { files?: boolean }, cmd: Command) => {
       const g = globals(cmd);
-      const { snapshot, fileHashes } = await withBackend(g, (b) => b.get(parseAddress(address)));
-      if (g.json) return printJson(o.files ? { snapshot, fileHashes } : snapshot);
-      const entries = Object.entries(fileHashes);
-      const unique = new Set(entries.map(([, e]) => e.sha1)).size;
-      const exe = entries.filter(([, e]) => e.permissions.exe).length;
-      const ro = entries.filter(([, e]) => e.permissions.ro).length;
-      const lines = [
-        `snapshot   ${snapshot.name}/${snapshot.tag}`,
-        `owner      ${snapshot.owner}`,
-        `state      ${snapshot.frozen ? 'frozen' : 'open (push not finished)'}`,
-        `created    ${snapshot.createdAt}`,
-        `expires    ${snapshot.expiresAt ?? 'never'}`,
-        `access     ${snapshot.accessLevel}${
-          Object.keys(snapshot.accessPerUser).length
-            ? `, ${Object.entries(snapshot.accessPerUser)
-                .map(([u, l]) => `${u}=${l}`)
-                .join(', ')}`
-            : ''
-        }`,
-        `once       ${snapshot.removeAfterExecute ? 'yes (removed after its first pull)' : 'no'}`,
-        `files      ${snapshot.fileCount} (${formatBytes(snapshot.size)}), ${unique} unique contents, ${exe} executable, ${ro} read-only`,
-      ];
-      if (o.files) {
-        for (const [path, e] of entries) {
-          lines.push(
-            `${e.sha1}  ${e.permissions.exe ? 'x' : '-'}${e.permissions.ro ? 'r' : '-'}  ${String(e.size ?? '?').padStart(10)}  ${path}`,
-          );
-        }
+      const { info, contents } = await withLifecycle(g, async (life) => {
+        const info = await life.get(id);
+        const contents = life.contents ? await life.contents(info.id) : undefined;
+        return { info, contents };
+      });
+      if (g.json) {
+        const files = contents?.kind === 'files' && !o.files ? undefined : contents;
+        return printJson(files === undefined ? info : { ...info, contents: files });
       }
-      process.stdout.write(`${lines.join('\n')}\n`);
+      process.stdout.write(`${describe(info, contents, o.files ?? false)}\n`);
     });
+}
+
+function describe(
+  info: SnapshotInfo,
+  contents: SnapshotContents | undefined,
+  allFiles: boolean,
+): string {
+  const lines = [
+    `snapshot   ${info.id}${info.name !== info.id ? `  (${info.name})` : ''}`,
+    `backend    ${info.backend}`,
+  ];
+  if (info.description) lines.push(`about      ${info.description}`);
+  lines.push(`status     ${info.status ?? '-'}`);
+  if (info.createdAt) lines.push(`created    ${info.createdAt}`);
+  if (info.updatedAt) lines.push(`updated    ${info.updatedAt}`);
+  lines.push(`expires    ${info.neverExpires ? 'never' : (info.expiresAt ?? '-')}`);
+  if (info.backend === 'verge') lines.push(`immutable  ${info.frozen ? 'yes' : 'no'}`);
+  if (info.size !== null) lines.push(`size       ${formatBytes(info.size)}`);
+  if (info.backend === 'local' || info.backend === 'cb')
+    lines.push(...directoryLines(info.raw as SnapshotMeta));
+  else lines.push(`private    ${info.private ? 'yes' : 'no'}`);
+  if (contents?.kind === 'files') {
+    const unique = new Set(contents.files.map((f) => f.sha1)).size;
+    const exe = contents.files.filter((f) => f.exe).length;
+    const ro = contents.files.filter((f) => f.ro).length;
+    lines.push(
+      `files      ${contents.files.length}, ${unique} unique contents, ${exe} executable, ${ro} read-only`,
+    );
+    if (allFiles) {
+      for (const f of contents.files) {
+        lines.push(
+          `${f.sha1}  ${f.exe ? 'x' : '-'}${f.ro ? 'r' : '-'}  ${String(f.size ?? '?').padStart(10)}  ${f.path}`,
+        );
+      }
+    }
+  }
+  if (contents?.kind === 'machines') {
+    lines.push('', `VMs (${contents.vms.length})`);
+    if (contents.vms.length > 0) {
+      lines.push(
+        table(
+          ['KEY', 'NAME', 'STATUS', 'CPU', 'RAM'],
+          contents.vms.map((v) => [
+            String(v.key),
+            v.name,
+            v.status,
+            String(v.cpuCores),
+            `${v.ramMb} MB`,
+          ]),
+        ),
+      );
+    }
+    lines.push('', `Tenants (${contents.tenants.length})`);
+    if (contents.tenants.length > 0) {
+      lines.push(
+        table(
+          ['KEY', 'NAME', 'STATUS', 'NODES', 'RAM'],
+          contents.tenants.map((t) => [
+            String(t.key),
+            t.name,
+            t.status,
+            String(t.nodes),
+            `${t.ramMb} MB`,
+          ]),
+        ),
+      );
+    }
+  }
+  return lines.join('\n');
+}
+
+function directoryLines(meta: SnapshotMeta): string[] {
+  const grants = Object.entries(meta.accessPerUser);
+  return [
+    `owner      ${meta.owner}`,
+    `access     ${meta.accessLevel}${grants.length ? `, ${grants.map(([u, l]) => `${u}=${l}`).join(', ')}` : ''}`,
+    `once       ${meta.removeAfterExecute ? 'yes (removed after its first pull)' : 'no'}`,
+  ];
 }

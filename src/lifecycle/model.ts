@@ -148,12 +148,16 @@ export interface SnapshotLifecycle {
   close(): Promise<void>;
 }
 
-/** Refuses options the backend has no use for, naming them, instead of dropping them. */
+/**
+ * Refuses options the backend has no use for, naming them, instead of dropping them.
+ * `label` turns an option into what the caller typed (the CLI passes its flag names).
+ */
 export function refuseUnsupported<T extends object>(
-  backend: SnapshotLifecycle,
+  backend: Pick<SnapshotLifecycle, 'kind'>,
   what: 'create' | 'restore',
   given: T,
   supported: readonly (keyof T)[],
+  label: (key: keyof T) => string = String,
 ): void {
   const unsupported = (Object.keys(given) as (keyof T)[]).filter(
     (k) => given[k] !== undefined && !supported.includes(k),
@@ -161,7 +165,7 @@ export function refuseUnsupported<T extends object>(
   if (unsupported.length > 0) {
     throw new SnapupError(
       'UNSUPPORTED',
-      `${backend.kind}: ${what} does not take ${unsupported.map(String).join(', ')} (it takes ${supported.map(String).join(', ') || 'no options'})`,
+      `${backend.kind}: ${what} does not take ${unsupported.map(label).join(', ')} (it takes ${supported.map(label).join(', ') || 'no options'})`,
       { field: String(unsupported[0]) },
     );
   }
