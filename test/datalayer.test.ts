@@ -8,6 +8,7 @@ import { NetworkError, RunResponseError } from '../src/adapters/datalayer/errors
 import { DatalayerLifecycle } from '../src/adapters/datalayer/lifecycle.js';
 import { RuntimeSnapshots } from '../src/adapters/datalayer/snapshots.js';
 import { validateToken } from '../src/adapters/datalayer/token.js';
+import type { EngineEvent } from '../src/engine/events.js';
 import { SnapupError } from '../src/errors.js';
 import { MOCK_JWT } from './fake-apis.js';
 import { MockApi } from './mock-api.js';
@@ -336,7 +337,8 @@ describe('Datalayer: snapshots (A.5, A.9)', () => {
 
 describe('Datalayer: 202 with Location (A.3 item 2)', () => {
   it('polls the Location with GET while 202, waiting longer each time, and returns the final body', async () => {
-    const snaps = setup({}, 'http://mock:8080');
+    const events: EngineEvent[] = [];
+    const snaps = setup({ onEvent: (e) => events.push(e) }, 'http://mock:8080');
     api.on('POST', `${B}/runtime-snapshots`, {
       status: 202,
       headers: { location: `${B}/operations/7` },
@@ -351,6 +353,7 @@ describe('Datalayer: 202 with Location (A.3 item 2)', () => {
     // A relative Location keeps the port (the 1.0.20 SDK dropped it).
     const polls = api.requests.filter((r) => r.path === `${B}/operations/7`);
     expect(polls).toHaveLength(3);
+    expect(events.map((e) => e.type === 'wait' && e.polls)).toEqual([1, 2]);
     for (const p of polls) {
       expect(p.method).toBe('GET');
       expect(p.body).toBeUndefined();

@@ -20,11 +20,13 @@ import {
   VergeNotFoundError,
   VergeTaskError,
   VergeTaskTimeoutError,
+  VergeTimeoutError,
   VergeValidationError,
 } from '../src/adapters/verge/errors.js';
 import { buildFilter, formatValue } from '../src/adapters/verge/filters.js';
 import { VergeLifecycle } from '../src/adapters/verge/lifecycle.js';
 import { TASK_FIELDS, waitTask } from '../src/adapters/verge/tasks.js';
+import type { EngineEvent } from '../src/engine/events.js';
 import { SnapupError } from '../src/errors.js';
 import { MockApi } from './mock-api.js';
 
@@ -193,7 +195,8 @@ describe('VergeOS: connect, auth and transport (B.2, B.3)', () => {
   });
 
   it('retries 429/500/502/503/504 three times, POST included, then raises APIError with the status', async () => {
-    const { snaps } = setup();
+    const events: EngineEvent[] = [];
+    const { snaps } = setup({ onEvent: (e) => events.push(e) });
     let posts = 0;
     api.on('POST', '/api/v4/cloud_snapshots', () => {
       posts++;
@@ -208,6 +211,33 @@ describe('VergeOS: connect, auth and transport (B.2, B.3)', () => {
       message: 'busy',
       code: 'REMOTE',
     });
+    expect(
+      events.map((e) => e.type === 'retry' && [e.attempt, e.retries, e.reason, e.url]),
+    ).toEqual([
+      [1, 3, 'HTTP 503', 'https://mock/api/v4/cloud_snapshots'],
+      [2, 3, 'HTTP 503', 'https://mock/api/v4/cloud_snapshots'],
+      [3, 3, 'HTTP 503', 'https://mock/api/v4/cloud_snapshots'],
+    ]);
+  });
+
+  it('a server that does not answer in time is VergeTimeoutError', async () => {
+    const { createServer } = await import('node:net');
+    const silent = createServer(() => {});
+    await new Promise<void>((done) => silent.listen(0, '127.0.0.1', done));
+    try {
+      const client = new VergeClient({
+        host: `http://127.0.0.1:${(silent.address() as { port: number }).port}`,
+        token: 't',
+        timeoutMs: 200,
+        retry: { retries: 0 },
+      });
+      clients.push(client);
+      const err = await client.connect().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(VergeTimeoutError);
+      expect(err).toMatchObject({ name: 'VergeTimeoutError', code: 'TIMEOUT' });
+    } finally {
+      silent.close();
+    }
   });
 
   it('a retried status that then succeeds gives the answer (Retry-After honoured)', async () => {
@@ -696,11 +726,17 @@ describe('VergeOS: VMs and tenants in a snapshot, recovery (B.6 items 5-8)', () 
 describe('VergeOS: task waits (B.7)', () => {
   it('polls while running; idle returns; error raises with the task error; timeout raises', async () => {
     let clock = NOW * 1000;
-    const { client } = setup({ now: () => clock });
+    const events: EngineEvent[] = [];
+    const { client } = setup({ now: () => clock, onEvent: (e) => events.push(e) });
     api.on('GET', '/api/v4/tasks/1', { status: 200, body: { $key: 1, status: 'running' } }, 2);
     api.on('GET', '/api/v4/tasks/1', { status: 200, body: { $key: 1, status: 'idle' } });
     expect(await waitTask(client, 1, { pollIntervalMs: 1 })).toMatchObject({ status: 'idle' });
     expect(calls()).toHaveLength(3);
+    expect(events.map((e) => e.type === 'wait' && [e.what, e.polls, e.status])).toEqual([
+      ['VergeOS task 1', 1, 'running'],
+      ['VergeOS task 1', 2, 'running'],
+      ['VergeOS task 1', 3, 'idle'],
+    ]);
 
     api.on('GET', '/api/v4/tasks/2', {
       status: 200,

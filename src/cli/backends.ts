@@ -3,6 +3,7 @@
  * environment: `--backend`, else $SNAPUP_BACKEND, else `cb` when a server is given, else
  * the local store.
  */
+import type { EventSink } from '../engine/events.js';
 import { SnapupError } from '../errors.js';
 import { BACKEND_KINDS, type BackendKind, type SnapshotLifecycle } from '../lifecycle/model.js';
 import { type GlobalOptions, openBackend } from './context.js';
@@ -26,12 +27,13 @@ export function backendKind(g: GlobalOptions, env: NodeJS.ProcessEnv = process.e
 /** Opens the lifecycle of the chosen backend; the HTTP adapters load only when used. */
 export async function openLifecycle(
   g: GlobalOptions,
+  onEvent?: EventSink,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<SnapshotLifecycle> {
   const kind = backendKind(g, env);
   if (kind === 'local' || kind === 'cb') {
     const { DirectoryLifecycle } = await import('../lifecycle/directory.js');
-    return new DirectoryLifecycle(await openBackend(g), kind);
+    return new DirectoryLifecycle(await openBackend(g, undefined, onEvent), kind);
   }
   if (kind === 'datalayer') {
     const { DatalayerLifecycle } = await import('../adapters/datalayer/lifecycle.js');
@@ -40,6 +42,7 @@ export async function openLifecycle(
       baseUrl: g.datalayerUrl ?? env.DATALAYER_RUN_URL,
       prefix: g.datalayerPrefix,
       snapshotsSegment: g.datalayerSnapshots ?? env.DATALAYER_SNAPSHOTS_SEGMENT,
+      onEvent,
     });
   }
   const { VergeLifecycle } = await import('../adapters/verge/lifecycle.js');
@@ -49,6 +52,7 @@ export async function openLifecycle(
     username: g.user ?? env.VERGE_USER,
     password: g.password ?? env.VERGE_PASSWORD,
     verifyTls: !g.insecure,
+    onEvent,
   });
 }
 
@@ -56,8 +60,9 @@ export async function openLifecycle(
 export async function withLifecycle<T>(
   g: GlobalOptions,
   fn: (life: SnapshotLifecycle) => Promise<T>,
+  onEvent?: EventSink,
 ): Promise<T> {
-  const life = await openLifecycle(g);
+  const life = await openLifecycle(g, onEvent);
   try {
     return await fn(life);
   } finally {

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { defaultStoreDir, LocalBackend } from '../backends/local.js';
 import type { Credentials } from '../client/netrc.js';
+import type { EventSink } from '../engine/events.js';
 import { SnapupError } from '../errors.js';
 import type { DirectoryBackend } from '../lifecycle/directory.js';
 import { progressSink } from './progress.js';
@@ -30,7 +31,11 @@ export type Backend = DirectoryBackend;
  * The folder-snapshot backend: a CB server (`--server` or SNAPUP_SERVER), otherwise the
  * local store. Datalayer and VergeOS hold no folders, so push and pull refuse them.
  */
-export async function openBackend(g: GlobalOptions, connections?: number): Promise<Backend> {
+export async function openBackend(
+  g: GlobalOptions,
+  connections?: number,
+  onEvent?: EventSink,
+): Promise<Backend> {
   const server = g.server ?? process.env.SNAPUP_SERVER;
   const kind = (g.backend ?? process.env.SNAPUP_BACKEND ?? '').toLowerCase();
   if (kind === 'datalayer' || kind === 'verge') {
@@ -53,7 +58,7 @@ export async function openBackend(g: GlobalOptions, connections?: number): Promi
   const credentials = await credentialsFor(server, g);
   // Loaded only when needed: the HTTP client stack costs ~80 ms of start-up.
   const { CbClient } = await import('../client/cb-client.js');
-  return new CbClient({ server, credentials, connections });
+  return new CbClient({ server, credentials, connections, onEvent });
 }
 
 /** Opens the backend for one command and closes its connections afterwards. */
@@ -61,8 +66,9 @@ export async function withBackend<T>(
   g: GlobalOptions,
   fn: (b: Backend) => Promise<T>,
   connections?: number,
+  onEvent?: EventSink,
 ): Promise<T> {
-  const backend = await openBackend(g, connections);
+  const backend = await openBackend(g, connections, onEvent);
   try {
     return await fn(backend);
   } finally {

@@ -76,10 +76,14 @@ Options a backend does not have are refused by name; nothing is sent.`,
         waitTimeoutSec: o.waitTimeout === undefined ? undefined : parseWaitTimeout(o.waitTimeout),
       };
       const progress = progressFor(g);
-      const info = await withLifecycle(g, (life) => {
-        refuseUnsupported(life, 'create', options, life.createOptions, (k) => CREATE_FLAGS[k]);
-        return life.create(options, { signal: interruptSignal(), onEvent: progress.sink });
-      }).finally(progress.stop);
+      const info = await withLifecycle(
+        g,
+        (life) => {
+          refuseUnsupported(life, 'create', options, life.createOptions, (k) => CREATE_FLAGS[k]);
+          return life.create(options, { signal: interruptSignal(), onEvent: progress.sink });
+        },
+        progress.sink,
+      ).finally(progress.stop);
       if (g.json) return printJson(info);
       if (!g.quiet) {
         const expiry = info.neverExpires ? 'never expires' : `expires ${shortDate(info.expiresAt)}`;

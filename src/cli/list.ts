@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import type { SnapshotInfo } from '../lifecycle/model.js';
 import { withLifecycle } from './backends.js';
-import { globals, printJson } from './context.js';
+import { globals, printJson, progressFor } from './context.js';
 import { formatBytes, parseCount, table } from './format.js';
 
 export function lsCommand(): Command {
@@ -27,7 +27,10 @@ Examples:
         limit: o.limit === undefined ? undefined : parseCount(o.limit, 'limit'),
         offset: o.offset === undefined ? undefined : parseCount(o.offset, 'offset'),
       };
-      const snapshots = await withLifecycle(g, (life) => life.list(query));
+      const progress = progressFor(g);
+      const snapshots = await withLifecycle(g, (life) => life.list(query), progress.sink).finally(
+        progress.stop,
+      );
       if (g.json) return printJson(snapshots);
       if (snapshots.length === 0) {
         process.stdout.write('no snapshots\n');

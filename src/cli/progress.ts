@@ -4,7 +4,7 @@
  */
 import cliProgress from 'cli-progress';
 import type { EngineEvent, EventSink } from '../engine/events.js';
-import { formatBytes } from './format.js';
+import { formatBytes, formatMs } from './format.js';
 
 export interface ProgressOptions {
   /** Draw bars (stderr is a TTY and output is for humans). */
@@ -60,6 +60,21 @@ export function progressSink(options: ProgressOptions): { sink: EventSink; stop:
           all: String(e.totalFiles),
           detail: `${formatBytes(e.bytes)} of ${formatBytes(e.totalBytes)}`,
         });
+        break;
+      case 'retry':
+        if (options.warnings) {
+          stop();
+          process.stderr.write(
+            `retrying ${e.url} after ${e.reason} (attempt ${e.attempt} of ${e.retries}, in ${formatMs(e.delayMs)})\n`,
+          );
+        }
+        break;
+      case 'wait':
+        if (options.bars) {
+          process.stderr.write(
+            `\r\x1b[Kwaiting for ${e.what}${e.status ? ` (${e.status})` : ''}, ${formatMs(e.elapsedMs)}`,
+          );
+        }
         break;
       case 'warning':
         if (options.warnings) {

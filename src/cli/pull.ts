@@ -31,6 +31,7 @@ export function pullCommand(): Command {
             onEvent: progress.sink,
           }),
         concurrency,
+        progress.sink,
       ).finally(progress.stop);
       if (g.json) return printJson(summary);
       if (!g.quiet) {

@@ -90,13 +90,13 @@ Ignore rules: .gitignore and .snapupignore files at every level (git's rules), p
         g,
         (target) => push({ ...options, target }),
         concurrency,
+        progress.sink,
       ).finally(progress.stop);
       if (g.json) printJson(summary);
       else if (!g.quiet) process.stdout.write(describe(summary));
     });
 }
 
-/** The directory's name, made into a valid snapshot name. */
 function describe(s: PushSummary): string {
   const lines: string[] = [];
   if (s.dryRun) {

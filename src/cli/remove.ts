@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { withLifecycle } from './backends.js';
-import { globals, printJson } from './context.js';
+import { globals, interruptSignal, printJson, progressFor } from './context.js';
 
 export function rmCommand(): Command {
   return new Command('rm')
@@ -19,13 +19,19 @@ without sending the request.`,
     .action(async (ids: string[], o: { wait?: boolean }, cmd: Command) => {
       const g = globals(cmd);
       const removed: string[] = [];
-      await withLifecycle(g, async (life) => {
-        for (const id of ids) {
-          await life.delete(id, { wait: o.wait });
-          removed.push(id);
-          if (!g.json && !g.quiet) process.stdout.write(`removed ${id}\n`);
-        }
-      });
+      const progress = progressFor(g);
+      const signal = interruptSignal();
+      await withLifecycle(
+        g,
+        async (life) => {
+          for (const id of ids) {
+            await life.delete(id, { wait: o.wait }, { signal });
+            removed.push(id);
+            if (!g.json && !g.quiet) process.stdout.write(`removed ${id}\n`);
+          }
+        },
+        progress.sink,
+      ).finally(progress.stop);
       if (g.json) printJson({ removed });
     });
 }

@@ -56,10 +56,14 @@ Examples:
         waitTimeoutSec: o.waitTimeout === undefined ? undefined : parseWaitTimeout(o.waitTimeout),
       };
       const progress = progressFor(g);
-      const result = await withLifecycle(g, (life) => {
-        refuseUnsupported(life, 'restore', options, life.restoreOptions, (k) => RESTORE_FLAGS[k]);
-        return life.restore(id, options, { signal: interruptSignal(), onEvent: progress.sink });
-      }).finally(progress.stop);
+      const result = await withLifecycle(
+        g,
+        (life) => {
+          refuseUnsupported(life, 'restore', options, life.restoreOptions, (k) => RESTORE_FLAGS[k]);
+          return life.restore(id, options, { signal: interruptSignal(), onEvent: progress.sink });
+        },
+        progress.sink,
+      ).finally(progress.stop);
       if (g.json) return printJson(result);
       if (!g.quiet) {
         process.stdout.write(

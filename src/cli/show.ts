@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import type { SnapshotContents, SnapshotInfo } from '../lifecycle/model.js';
 import type { SnapshotMeta } from '../protocol/types.js';
 import { withLifecycle } from './backends.js';
-import { globals, printJson } from './context.js';
+import { globals, printJson, progressFor } from './context.js';
 import { formatBytes, table } from './format.js';
 
 export function showCommand(): Command {
@@ -17,11 +17,16 @@ For VergeOS the VMs and tenants inside the snapshot are listed too.`,
     )
     .action(async (id: string, o: { files?: boolean }, cmd: Command) => {
       const g = globals(cmd);
-      const { info, contents } = await withLifecycle(g, async (life) => {
-        const info = await life.get(id);
-        const contents = life.contents ? await life.contents(info.id) : undefined;
-        return { info, contents };
-      });
+      const progress = progressFor(g);
+      const { info, contents } = await withLifecycle(
+        g,
+        async (life) => {
+          const info = await life.get(id);
+          const contents = life.contents ? await life.contents(info.id) : undefined;
+          return { info, contents };
+        },
+        progress.sink,
+      ).finally(progress.stop);
       if (g.json) {
         const files = contents?.kind === 'files' && !o.files ? undefined : contents;
         return printJson(files === undefined ? info : { ...info, contents: files });

@@ -6,6 +6,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Dispatcher, Pool, errors as undiciErrors } from 'undici';
+import type { EventSink } from '../engine/events.js';
 import { abortError, SnapupError } from '../errors.js';
 
 export interface RetryPolicy {
@@ -49,6 +50,8 @@ export interface TransportOptions {
   verifyTls?: boolean;
   /** For tests: a MockAgent or other dispatcher instead of the pool. */
   dispatcher?: Dispatcher;
+  /** Receives a `retry` event before each retry (progress, logs). */
+  onEvent?: EventSink;
   /** Called before each retry, for progress and logs. */
   onRetry?: (info: { attempt: number; delayMs: number; reason: string; path: string }) => void;
 }
@@ -160,6 +163,14 @@ export class Transport {
       const backoff = Math.random() * Math.min(policy.maxDelayMs, policy.minDelayMs * 2 ** attempt);
       const delayMs = Math.min(policy.maxRetryAfterMs, retryAfterMs ?? backoff);
       this.options.onRetry?.({ attempt: attempt + 1, delayMs, reason, path });
+      this.options.onEvent?.({
+        type: 'retry',
+        url: `${this.baseUrl.origin}${path}`,
+        attempt: attempt + 1,
+        retries: policy.retries,
+        delayMs,
+        reason,
+      });
       await sleep(delayMs, undefined, spec.signal ? { signal: spec.signal } : {}).catch(() => {
         throw abortError(spec.signal);
       });

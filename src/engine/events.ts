@@ -15,6 +15,17 @@ export type EngineEvent =
   | { type: 'upload'; files: number; bytes: number; totalFiles: number; totalBytes: number }
   | { type: 'download'; files: number; bytes: number; totalFiles: number; totalBytes: number }
   | { type: 'warning'; message: string; path?: string }
+  /** A request is sent again after a transient failure (HTTP 503, a reset connection...). */
+  | {
+      type: 'retry';
+      url: string;
+      attempt: number;
+      retries: number;
+      delayMs: number;
+      reason: string;
+    }
+  /** Still waiting on something asynchronous (a VergeOS task, a Datalayer 202 or delete). */
+  | { type: 'wait'; what: string; polls: number; elapsedMs: number; status?: string }
   | { type: 'summary'; summary: PushSummary | PullSummary };
 
 export type EventSink = (event: EngineEvent) => void;

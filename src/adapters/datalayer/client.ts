@@ -7,6 +7,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Dispatcher } from 'undici';
 import { parseBodyText, type RetryPolicy, Transport } from '../../client/http.js';
+import type { EventSink } from '../../engine/events.js';
 import { abortError, SnapupError } from '../../errors.js';
 import { NetworkError, RunResponseError } from './errors.js';
 import { validateToken } from './token.js';
@@ -34,6 +35,8 @@ export interface DatalayerOptions {
   /** For tests: a MockAgent instead of a connection pool. */
   dispatcher?: Dispatcher;
   now?: () => number;
+  /** Progress: `wait` events while polling. */
+  onEvent?: EventSink;
 }
 
 export const DEFAULT_POLL_TIMEOUT_MS = 15 * 60_000;
@@ -117,7 +120,7 @@ export class DatalayerClient {
     const timeout = this.options.pollTimeoutMs ?? DEFAULT_POLL_TIMEOUT_MS;
     const start = this.now();
     let delay = this.options.pollInitialMs ?? 1000;
-    for (;;) {
+    for (let polls = 1; ; polls++) {
       if (timeout > 0 && this.now() - start + delay > timeout) {
         throw new SnapupError('TIMEOUT', `${what} after ${Math.round(timeout / 1000)} s`);
       }
@@ -127,6 +130,7 @@ export class DatalayerClient {
       delay = Math.min(delay * 2, this.options.pollMaxDelayMs ?? Number.POSITIVE_INFINITY);
       const result = await step();
       if (result.done) return result.value;
+      this.options.onEvent?.({ type: 'wait', what, polls, elapsedMs: this.now() - start });
     }
   }
 

@@ -7,6 +7,7 @@
  */
 import type { Dispatcher } from 'undici';
 import { type RetryPolicy, readBody, Transport } from '../../client/http.js';
+import type { EventSink } from '../../engine/events.js';
 import { SnapupError } from '../../errors.js';
 import {
   NotConnectedError,
@@ -34,6 +35,8 @@ export interface VergeOptions {
   autoConnect?: boolean;
   retry?: Partial<RetryPolicy>;
   onRetry?: ConstructorParameters<typeof Transport>[0]['onRetry'];
+  /** Progress: `retry` events from the transport, `wait` events from task waits. */
+  onEvent?: EventSink;
   /** For tests: a MockAgent instead of a connection pool. */
   dispatcher?: Dispatcher;
   /** The clock, in ms since the epoch (tests freeze it). */
@@ -67,6 +70,7 @@ export class VergeClient {
   private readonly autoConnect: boolean;
   private connecting: Promise<SystemInfo> | undefined;
   private closed = false;
+  readonly onEvent: EventSink | undefined;
   system: SystemInfo | undefined;
 
   constructor(options: VergeOptions) {
@@ -88,7 +92,9 @@ export class VergeClient {
       retry: { ...VERGE_RETRY, ...options.retry },
       dispatcher: options.dispatcher,
       onRetry: options.onRetry,
+      onEvent: options.onEvent,
     });
+    this.onEvent = options.onEvent;
   }
 
   get connected(): boolean {

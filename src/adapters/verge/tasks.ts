@@ -34,13 +34,22 @@ export async function waitTask(
   const timeoutSec = options.timeoutSec ?? TASK_WAIT_TIMEOUT_SEC;
   const interval = options.pollIntervalMs ?? TASK_POLL_INTERVAL_MS;
   const start = client.now();
+  let polls = 0;
   for (;;) {
     const task = await client.request('GET', `tasks/${key}`, {
       query: { fields: TASK_FIELDS },
       signal: options.signal,
     });
     const record = isRecord(task) ? task : {};
+    polls++;
     options.onPoll?.(record);
+    client.onEvent?.({
+      type: 'wait',
+      what: `VergeOS task ${key}`,
+      polls,
+      elapsedMs: client.now() - start,
+      status: typeof record.status === 'string' ? record.status : undefined,
+    });
     if (record.status === 'idle') return record;
     if (record.status === 'error') {
       if (options.raiseOnError ?? true) {
