@@ -70,36 +70,9 @@ function describe(
     }
   }
   if (contents?.kind === 'machines') {
-    lines.push('', `VMs (${contents.vms.length})`);
-    if (contents.vms.length > 0) {
-      lines.push(
-        table(
-          ['KEY', 'NAME', 'STATUS', 'CPU', 'RAM'],
-          contents.vms.map((v) => [
-            String(v.key),
-            v.name,
-            v.status,
-            String(v.cpuCores),
-            `${v.ramMb} MB`,
-          ]),
-        ),
-      );
-    }
-    lines.push('', `Tenants (${contents.tenants.length})`);
-    if (contents.tenants.length > 0) {
-      lines.push(
-        table(
-          ['KEY', 'NAME', 'STATUS', 'NODES', 'RAM'],
-          contents.tenants.map((t) => [
-            String(t.key),
-            t.name,
-            t.status,
-            String(t.nodes),
-            `${t.ramMb} MB`,
-          ]),
-        ),
-      );
-    }
+    const vms = contents.vms.map((v) => ({ ...v, size: String(v.cpuCores) }));
+    const tenants = contents.tenants.map((t) => ({ ...t, size: String(t.nodes) }));
+    lines.push(...machineTable('VMs', 'CPU', vms), ...machineTable('Tenants', 'NODES', tenants));
   }
   return lines.join('\n');
 }
@@ -111,4 +84,22 @@ function directoryLines(meta: SnapshotMeta): string[] {
     `access     ${meta.accessLevel}${grants.length ? `, ${grants.map(([u, l]) => `${u}=${l}`).join(', ')}` : ''}`,
     `once       ${meta.removeAfterExecute ? 'yes (removed after its first pull)' : 'no'}`,
   ];
+}
+
+/** A titled table of the VMs or tenants in a VergeOS snapshot. */
+function machineTable(
+  title: string,
+  sizeHeader: string,
+  rows: { key: number; name: string; status: string; size: string; ramMb: number }[],
+): string[] {
+  const out = ['', `${title} (${rows.length})`];
+  if (rows.length > 0) {
+    out.push(
+      table(
+        ['KEY', 'NAME', 'STATUS', sizeHeader, 'RAM'],
+        rows.map((r) => [String(r.key), r.name, r.status, r.size, `${r.ramMb} MB`]),
+      ),
+    );
+  }
+  return out;
 }
