@@ -113,6 +113,49 @@ describe('integrity', () => {
     expect(fileHashes['racy.txt']?.sha1).toBe(sha1('BBBB'));
   });
 
+  it('a no-op push leaves the hash cache file alone; a change or a removal rewrites it', async () => {
+    const src = tempDir();
+    writeTree(src, { 'a.txt': 'a', 'b.txt': 'b' });
+    const store = await openStore(join(tempDir(), 'store'));
+    const cacheDir = tempDir();
+    await push({ dir: src, target: store, name: 'n', cacheDir });
+    const { realpathSync, rmSync, statSync } = await import('node:fs');
+    const file = HashCache.fileFor(cacheDir, realpathSync(src));
+    const written = readFileSync(file, 'utf8');
+    const stamp = new Date('2020-01-01T00:00:00Z');
+    utimesSync(file, stamp, stamp);
+    expect(await push({ dir: src, target: store, name: 'n', cacheDir })).toMatchObject({
+      cachedFiles: 2,
+      hashedFiles: 0,
+    });
+    expect(statSync(file).mtime).toEqual(stamp);
+    expect(readFileSync(file, 'utf8')).toBe(written);
+    rmSync(join(src, 'b.txt'));
+    await push({ dir: src, target: store, name: 'n', cacheDir });
+    expect(Object.keys(JSON.parse(readFileSync(file, 'utf8')).entries)).toEqual(['a.txt']);
+  });
+
+  it('saves the cache after re-hashing a racy entry, so the next push trusts it', async () => {
+    const src = tempDir();
+    writeTree(src, { 'a.txt': 'a' });
+    const store = await openStore(join(tempDir(), 'store'));
+    const cacheDir = tempDir();
+    // Written by a run whose scan started before the file's mtime: racy for the next run.
+    const { realpathSync } = await import('node:fs');
+    await push({ dir: src, target: store, name: 'q', cacheDir });
+    const file = HashCache.fileFor(cacheDir, realpathSync(src));
+    const body = JSON.parse(readFileSync(file, 'utf8'));
+    body.scanStartNs = '0';
+    writeFileSync(file, JSON.stringify(body));
+    expect(await push({ dir: src, target: store, name: 'q', cacheDir })).toMatchObject({
+      hashedFiles: 1,
+    });
+    expect(await push({ dir: src, target: store, name: 'q', cacheDir })).toMatchObject({
+      hashedFiles: 0,
+      cachedFiles: 1,
+    });
+  });
+
   it('ignores a corrupt or foreign hash cache and rebuilds it', async () => {
     const src = tempDir();
     writeTree(src, { 'a.txt': 'a', 'b.txt': 'b' });

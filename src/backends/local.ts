@@ -4,7 +4,7 @@
  */
 import { userInfo } from 'node:os';
 import envPaths from 'env-paths';
-import type { OutgoingFile, PullSource, PushTarget } from '../engine/target.js';
+import type { BuiltManifest, OutgoingFile, PullSource, PushTarget } from '../engine/target.js';
 import type { NewSnapshotParams, NewSnapshotRequest, SnapshotAddress } from '../protocol/types.js';
 import { NAME_RE } from '../protocol/types.js';
 import { type SingleFile, Store, type StoreOptions } from '../store/store.js';
@@ -39,8 +39,8 @@ export class LocalBackend implements PushTarget, PullSource {
     return new LocalBackend(await Store.open(dir, options));
   }
 
-  newSnapshot(params: NewSnapshotRequest) {
-    return this.store.newSnapshot(this.user, params);
+  newSnapshot(params: NewSnapshotRequest, _signal?: AbortSignal, built?: BuiltManifest) {
+    return this.store.newSnapshot(this.user, params, built);
   }
 
   upload(address: SnapshotAddress, file: OutgoingFile, signal?: AbortSignal) {

@@ -197,6 +197,7 @@ class PushSession {
         fileHashes: this.fileHashes,
       },
       this.options.signal,
+      { digest: this.digest },
     );
   }
 

@@ -23,10 +23,24 @@ export interface OutgoingFile {
   permissions: Permissions;
 }
 
+/** What the engine vouches for about a request's manifest (see `newSnapshot`). */
+export interface BuiltManifest {
+  digest: string;
+}
+
 export interface PushTarget {
   /** Human description for messages, e.g. "local store /home/me/.local/share/snapup". */
   readonly description: string;
-  newSnapshot(params: NewSnapshotRequest, signal?: AbortSignal): Promise<NewSnapshotResponse>;
+  /**
+   * A1. `built` is set when the engine made `fileHashes` itself from a walk (paths already
+   * checked against B.6) and gives its digest: an in-process store may then skip checking
+   * and digesting the manifest a second time. A remote target ignores it.
+   */
+  newSnapshot(
+    params: NewSnapshotRequest,
+    signal?: AbortSignal,
+    built?: BuiltManifest,
+  ): Promise<NewSnapshotResponse>;
   upload(
     address: SnapshotAddress,
     file: OutgoingFile,

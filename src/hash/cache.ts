@@ -15,7 +15,6 @@
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import { z } from 'zod';
 import { SHA1_RE } from '../protocol/types.js';
 import type { ScannedFile } from '../scan/walk.js';
 import { writeFileAtomic } from '../util/atomic.js';
@@ -26,15 +25,24 @@ const VERSION = 1;
 /** [size, mtimeNs, ino, mode, sha1]; bigints as decimal strings. */
 type Entry = [number, string, string, number, string];
 
-const headerSchema = z.object({
-  format: z.literal(FORMAT),
-  version: z.literal(VERSION),
-  root: z.string(),
-  scanStartNs: z.string().regex(/^\d+$/),
-  entries: z.record(z.string(), z.unknown()),
-});
-
 const DIGITS = /^\d+$/;
+
+/**
+ * The cache file's entries when its header is ours for `rootReal`, else undefined.
+ * Checked by hand: a schema library would copy the 50,000-key entry map on every push.
+ */
+function entriesOf(
+  parsed: unknown,
+  rootReal: string,
+): { entries: Record<string, unknown>; scanStartNs: string } | undefined {
+  if (typeof parsed !== 'object' || parsed === null) return undefined;
+  const c = parsed as Record<string, unknown>;
+  if (c.format !== FORMAT || c.version !== VERSION || c.root !== rootReal) return undefined;
+  if (typeof c.scanStartNs !== 'string' || !DIGITS.test(c.scanStartNs)) return undefined;
+  if (typeof c.entries !== 'object' || c.entries === null || Array.isArray(c.entries))
+    return undefined;
+  return { entries: c.entries as Record<string, unknown>, scanStartNs: c.scanStartNs };
+}
 
 /** Checked by hand: a cache holds an entry per file, and this runs on every push. */
 function isEntry(e: unknown): e is Entry {
@@ -54,6 +62,8 @@ function isEntry(e: unknown): e is Entry {
 
 export class HashCache {
   private readonly fresh = new Map<string, Entry>();
+  /** Whether this run recorded anything the saved file does not already say. */
+  private changed = false;
 
   private constructor(
     readonly file: string,
@@ -74,13 +84,13 @@ export class HashCache {
     let entries = new Map<string, Entry>();
     let previousStart = 0n;
     try {
-      const parsed = headerSchema.safeParse(JSON.parse(await fsp.readFile(file, 'utf8')));
-      if (parsed.success && parsed.data.root === rootReal) {
-        const all = Object.entries(parsed.data.entries);
+      const parsed = entriesOf(JSON.parse(await fsp.readFile(file, 'utf8')), rootReal);
+      if (parsed) {
+        const all = Object.entries(parsed.entries);
         // One bad entry means the file is not ours to trust: ignore it whole.
         if (all.every(([, e]) => isEntry(e))) {
           entries = new Map(all as [string, Entry][]);
-          previousStart = BigInt(parsed.data.scanStartNs);
+          previousStart = BigInt(parsed.scanStartNs);
         }
       }
     } catch {
@@ -89,23 +99,40 @@ export class HashCache {
     return new HashCache(file, rootReal, entries, previousStart, scanStartNs);
   }
 
-  /** The cached hash of `f` when its stat is unchanged and the entry is not racy. */
+  /**
+   * The cached hash of `f` when its stat is unchanged and the entry is not racy. A hit is
+   * kept for the next save as it is (no new entry per unchanged file); a miss must be
+   * `set` once the file is hashed.
+   */
   lookup(f: ScannedFile): string | undefined {
     const e = this.previous.get(f.path);
     if (!e) return undefined;
     if (e[0] !== f.size || e[3] !== f.mode) return undefined;
     const mtime = BigInt(e[1]);
     if (mtime !== f.mtimeNs || e[2] !== f.ino.toString()) return undefined;
-    if (mtime >= this.previousScanStartNs) return undefined;
+    if (mtime >= this.previousScanStartNs) {
+      // Re-hashed now; saving this run's later scan start lets the next run trust it.
+      this.changed = true;
+      return undefined;
+    }
+    this.fresh.set(f.path, e);
     return e[4];
   }
 
   /** Records the hash of a file as scanned in this run; only these entries are saved. */
   set(f: ScannedFile, sha1: string): void {
-    this.fresh.set(f.path, [f.size, f.mtimeNs.toString(), f.ino.toString(), f.mode, sha1]);
+    const entry: Entry = [f.size, f.mtimeNs.toString(), f.ino.toString(), f.mode, sha1];
+    const old = this.previous.get(f.path);
+    if (!old || old.some((v, i) => v !== entry[i])) this.changed = true;
+    this.fresh.set(f.path, entry);
   }
 
+  /**
+   * Writes the entries of this run, unless they are exactly the saved ones (a no-op
+   * push). Keeping the older scan start then is safe: it only makes the racy check stricter.
+   */
   async save(): Promise<void> {
+    if (!this.changed && this.fresh.size === this.previous.size) return;
     const body = {
       format: FORMAT,
       version: VERSION,

@@ -132,9 +132,10 @@ export async function buildManifest(
     });
   });
 
+  // Cache hits were kept by lookup; only the files hashed now (after them) are new.
+  for (const f of files.slice(cachedFiles)) cache?.set(f, f.sha1);
   files.sort((a, b) => comparePaths(a.path, b.path));
   if (cache) {
-    for (const f of files) cache.set(f, f.sha1);
     await cache.save().catch((err: unknown) =>
       emit({
         type: 'warning',

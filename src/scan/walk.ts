@@ -66,8 +66,9 @@ export async function walk(root: string, options: WalkOptions = {}): Promise<Sca
   let bytes = 0;
   let reported = 0;
 
-  const stack: { abs: string; rel: string; chain: IgnoreChain }[] = [
-    { abs: root, rel: '', chain: IgnoreChain.forRoot(root, options.excludes ?? []) },
+  // Each folder carries its parent's rules; its own are added once it is listed.
+  const stack: { abs: string; rel: string; parent: IgnoreChain }[] = [
+    { abs: root, rel: '', parent: IgnoreChain.base(options.excludes ?? []) },
   ];
   while (stack.length > 0) {
     throwIfAborted(options.signal);
@@ -78,15 +79,18 @@ export async function walk(root: string, options: WalkOptions = {}): Promise<Sca
     } catch (err) {
       throw fsError(err, dir.abs, 'list the folder');
     }
+    const chain = dir.parent.enter(dir.abs, dir.rel, (name) =>
+      entries.some((e) => e.name === name),
+    );
     const subdirs: typeof stack = [];
     for (const entry of entries) {
       const name = entry.name;
       const rel = dir.rel === '' ? name : `${dir.rel}/${name}`;
       const abs = join(dir.abs, name);
       const isDir = entry.isDirectory();
-      if (dir.chain.ignores(rel, isDir)) continue;
+      if (chain.ignores(rel, isDir)) continue;
       if (isDir) {
-        subdirs.push({ abs, rel, chain: dir.chain.enter(abs, rel) });
+        subdirs.push({ abs, rel, parent: chain });
         continue;
       }
       let stat: BigIntStats;

@@ -129,8 +129,12 @@ export class RecordStore {
   }
 
   /** Stores a manifest under its digest (once) and returns the digest. */
-  async writeManifest(fileHashes: FileHashes, durable: boolean): Promise<string> {
-    const digest = manifestDigest(fileHashes);
+  /** Stores a manifest by its digest (`digest` when the caller computed it already). */
+  async writeManifest(
+    fileHashes: FileHashes,
+    durable: boolean,
+    digest = manifestDigest(fileHashes),
+  ): Promise<string> {
     const path = this.manifestPath(digest);
     try {
       await fsp.access(path);

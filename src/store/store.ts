@@ -142,7 +142,25 @@ export class Store {
   // ---------------------------------------------------------------- A1 newSnapshot
 
   /** A1. The request is validated here, so every caller (CLI, library, server) is checked alike. */
-  async newSnapshot(caller: string, request: NewSnapshotRequest): Promise<NewSnapshotResponse> {
+  /**
+   * A1. A request from over the wire is validated here; `built` (the in-process engine's
+   * own manifest, paths checked by its walk, with its digest) skips that second check.
+   */
+  async newSnapshot(
+    caller: string,
+    request: NewSnapshotRequest,
+    built?: { digest: string },
+  ): Promise<NewSnapshotResponse> {
+    if (built && request.fileHashes) {
+      // Only the names are re-checked: they are small, and they become folder names.
+      const params = parseOrThrow(
+        newSnapshotRequestSchema,
+        { ...request, fileHashes: {} },
+        'newSnapshot',
+      );
+      params.fileHashes = request.fileHashes as FileHashes;
+      return this.lock(() => this.newSnapshotLocked(caller, params, built.digest));
+    }
     const params = parseOrThrow(newSnapshotRequestSchema, request, 'newSnapshot');
     return this.lock(() => this.newSnapshotLocked(caller, params));
   }
@@ -150,10 +168,11 @@ export class Store {
   private async newSnapshotLocked(
     caller: string,
     params: NewSnapshotParams,
+    knownDigest?: string,
   ): Promise<NewSnapshotResponse> {
     const fileHashes: FileHashes = params.fileHashes ?? {};
     const declared = params.fileHashes !== undefined;
-    const digest = await this.records.writeManifest(fileHashes, false);
+    const digest = await this.records.writeManifest(fileHashes, false, knownDigest);
     const now = this.now();
 
     // B.1: a request naming nothing may be answered with an identical frozen snapshot.
