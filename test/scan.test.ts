@@ -112,4 +112,18 @@ describe('walk and ignore rules', () => {
     const files = await walk(root);
     expect(files.map((f) => f.path).sort()).toEqual(['café.txt'.normalize('NFC'), 'r.txt', 'x.sh']);
   });
+
+  it('refuses two names that are one path once normalised, naming both', async () => {
+    for (const [first, second] of [
+      ['cafe\u0301.txt', 'caf\u00e9.txt'],
+      ['d/cafe\u0301.txt', 'd/cafe\u0301.txt'.normalize('NFC')],
+    ] as const) {
+      const root = tempDir();
+      writeTree(root, { [first]: 'a', [second]: 'b', 'other.txt': 'c' });
+      const err = await walk(root).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'BAD_INPUT' });
+      expect((err as Error).message).toMatch(/same Unicode-normalised name as/);
+      expect((err as Error).message).toContain(root);
+    }
+  });
 });

@@ -19,13 +19,25 @@ interface Level {
 
 /** An immutable chain of rule levels from the root down to one folder. */
 export class IgnoreChain {
-  private constructor(private readonly levels: readonly Level[]) {}
+  /**
+   * True while the only rule is the built-in `.git/`: then a folder named `.git` is all
+   * that is ignored, decided without the rule engine (most trees have no ignore files,
+   * and the generic test costs a microsecond per path).
+   */
+  private readonly onlyGit: boolean;
+
+  private constructor(
+    private readonly levels: readonly Level[],
+    onlyGit = false,
+  ) {
+    this.onlyGit = onlyGit;
+  }
 
   /** The rules above the root: `.git/` always, then `--exclude` patterns. */
   static base(excludes: readonly string[]): IgnoreChain {
     const base = ignore().add('.git/');
     if (excludes.length > 0) base.add([...excludes]);
-    return new IgnoreChain([{ base: '', rules: base }]);
+    return new IgnoreChain([{ base: '', rules: base }], excludes.length === 0);
   }
 
   /**
@@ -46,6 +58,7 @@ export class IgnoreChain {
 
   /** Whether `rel` (a folder when `isDir`) is excluded; the deepest deciding level wins. */
   ignores(rel: string, isDir: boolean): boolean {
+    if (this.onlyGit) return isDir && (rel === '.git' || rel.endsWith('/.git'));
     let ignored = false;
     for (const level of this.levels) {
       const local = rel.slice(level.base.length) + (isDir ? '/' : '');

@@ -15,7 +15,7 @@ import {
   realpathSync,
   statSync,
 } from 'node:fs';
-import { join, sep } from 'node:path';
+import { sep } from 'node:path';
 import { fsError, SnapupError, throwIfAborted } from '../errors.js';
 import { checkSnapshotPath } from '../protocol/paths.js';
 import { IgnoreChain } from './ignore-rules.js';
@@ -62,7 +62,8 @@ export async function walk(root: string, options: WalkOptions = {}): Promise<Sca
   const rootReal = checkRoot(root);
   const warn = options.onWarning ?? (() => {});
   const files: ScannedFile[] = [];
-  const seen = new Map<string, string>();
+  // Names changed by NFC normalisation, to check for clashes once at the end.
+  const renamed: { path: string; abs: string }[] = [];
   let bytes = 0;
   let reported = 0;
 
@@ -86,7 +87,7 @@ export async function walk(root: string, options: WalkOptions = {}): Promise<Sca
     for (const entry of entries) {
       const name = entry.name;
       const rel = dir.rel === '' ? name : `${dir.rel}/${name}`;
-      const abs = join(dir.abs, name);
+      const abs = dir.abs.endsWith(sep) ? dir.abs + name : `${dir.abs}${sep}${name}`;
       const isDir = entry.isDirectory();
       if (chain.ignores(rel, isDir)) continue;
       if (isDir) {
@@ -117,15 +118,7 @@ export async function walk(root: string, options: WalkOptions = {}): Promise<Sca
         warn(`skipping ${rel}: ${problem}`, abs);
         continue;
       }
-      const clash = seen.get(path);
-      if (clash !== undefined) {
-        throw new SnapupError(
-          'BAD_INPUT',
-          `${abs}: has the same Unicode-normalised name as ${clash}; rename one of them`,
-          { path: abs },
-        );
-      }
-      seen.set(path, abs);
+      if (path !== rel) renamed.push({ path, abs });
       const size = Number(stat.size);
       files.push({
         path,
@@ -147,7 +140,33 @@ export async function walk(root: string, options: WalkOptions = {}): Promise<Sca
     }
   }
   options.onProgress?.(files.length, bytes);
+  checkNormalisationClashes(files, renamed);
   return files;
+}
+
+/**
+ * Two names that differ only in Unicode normalisation (NFD `é` and NFC `é`) would be one
+ * snapshot path. A clash needs at least one renamed name, so only those are looked up.
+ */
+function checkNormalisationClashes(
+  files: readonly ScannedFile[],
+  renamed: readonly { path: string; abs: string }[],
+): void {
+  if (renamed.length === 0) return;
+  const wanted = new Set(renamed.map((r) => r.path));
+  const holders = new Map<string, string>();
+  for (const f of files) {
+    if (!wanted.has(f.path)) continue;
+    const clash = holders.get(f.path);
+    if (clash !== undefined) {
+      throw new SnapupError(
+        'BAD_INPUT',
+        `${f.abs}: has the same Unicode-normalised name as ${clash}; rename one of them`,
+        { path: f.abs },
+      );
+    }
+    holders.set(f.path, f.abs);
+  }
 }
 
 /** The stat of a symlink's target when it is a regular file inside the root, else undefined. */
