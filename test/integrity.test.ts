@@ -132,7 +132,7 @@ describe('integrity', () => {
     expect(readFileSync(file, 'utf8')).toBe(written);
     rmSync(join(src, 'b.txt'));
     await push({ dir: src, target: store, name: 'n', cacheDir });
-    expect(Object.keys(JSON.parse(readFileSync(file, 'utf8')).entries)).toEqual(['a.txt']);
+    expect(JSON.parse(readFileSync(file, 'utf8')).paths).toEqual(['a.txt']);
   });
 
   it('saves the cache after re-hashing a racy entry, so the next push trusts it', async () => {
@@ -164,18 +164,38 @@ describe('integrity', () => {
     await push({ dir: src, target: store, name: 'c', cacheDir });
     const { realpathSync } = await import('node:fs');
     const file = HashCache.fileFor(cacheDir, realpathSync(src));
-    writeFileSync(file, '{"format":"snapup-hash-cache","version":1,"root":"/elsewhere"');
+    writeFileSync(file, '{"format":"snapup-hash-cache","version":2,"root":"/elsewhere"');
     let s = await push({ dir: src, target: store, name: 'c', cacheDir });
     expect(s).toMatchObject({ hashedFiles: 2, cachedFiles: 0 });
     // A well-formed cache of another root (lying hashes) is not trusted either.
     const body = JSON.parse(readFileSync(file, 'utf8'));
     body.root = '/some/other/root';
-    for (const e of Object.values(body.entries) as unknown[][]) e[4] = '0'.repeat(40);
+    body.sha1s = '0'.repeat(body.sha1s.length);
     writeFileSync(file, JSON.stringify(body));
     s = await push({ dir: src, target: store, name: 'c', cacheDir });
     expect(s).toMatchObject({ hashedFiles: 2, cachedFiles: 0, uploadedFiles: 0 });
     s = await push({ dir: src, target: store, name: 'c', cacheDir });
     expect(s).toMatchObject({ hashedFiles: 0, cachedFiles: 2 });
+    // Columns of different lengths, or a hash that is not hex: the whole file is ignored.
+    const good = readFileSync(file, 'utf8');
+    for (const change of [
+      (b: Record<string, unknown[]>) => b.sizes?.pop(),
+      (b: Record<string, unknown>) => {
+        b.sha1s = `Z${String(b.sha1s).slice(1)}`;
+      },
+    ]) {
+      const broken = JSON.parse(good);
+      change(broken);
+      writeFileSync(file, JSON.stringify(broken));
+      s = await push({ dir: src, target: store, name: 'c', cacheDir });
+      expect(s).toMatchObject({ hashedFiles: 2, cachedFiles: 0 });
+    }
+    // One malformed field is a miss for that file only.
+    const oneBad = JSON.parse(readFileSync(file, 'utf8'));
+    oneBad.mtimes[0] = 'not a time';
+    writeFileSync(file, JSON.stringify(oneBad));
+    s = await push({ dir: src, target: store, name: 'c', cacheDir });
+    expect(s).toMatchObject({ hashedFiles: 1, cachedFiles: 1 });
   });
 
   it('detects a corrupt store object on pull and writes no corrupt file', async () => {

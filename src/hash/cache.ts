@@ -15,60 +15,73 @@
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import { SHA1_RE } from '../protocol/types.js';
 import type { ScannedFile } from '../scan/walk.js';
 import { writeFileAtomic } from '../util/atomic.js';
 
 const FORMAT = 'snapup-hash-cache';
-const VERSION = 1;
-
-/** [size, mtimeNs, ino, mode, sha1]; bigints as decimal strings. */
-type Entry = [number, string, string, number, string];
-
-const DIGITS = /^\d+$/;
+/** 2: one array per field (columns) instead of an object per file; 1 is ignored. */
+const VERSION = 2;
 
 /**
- * The cache file's entries when its header is ours for `rootReal`, else undefined.
- * Checked by hand: a schema library would copy the 50,000-key entry map on every push.
+ * The file's body: one array per field, index i describing `paths[i]`, and all sha1s as
+ * one string. Columns parse about twice as fast as 50,000 small objects and allocate
+ * nothing per file; a no-op push reads this and writes nothing.
  */
-function entriesOf(
-  parsed: unknown,
-  rootReal: string,
-): { entries: Record<string, unknown>; scanStartNs: string } | undefined {
+interface Columns {
+  paths: string[];
+  sizes: number[];
+  /** Decimal strings: ns mtimes and inodes do not fit a double. */
+  mtimes: string[];
+  inos: string[];
+  modes: number[];
+  /** 40 hex digits per file, concatenated. */
+  sha1s: string;
+}
+
+interface CacheFile extends Columns {
+  format: typeof FORMAT;
+  version: typeof VERSION;
+  root: string;
+  scanStartNs: string;
+}
+
+const DIGITS = /^\d+$/;
+const HEX = /^[0-9a-f]*$/;
+
+const EMPTY: Columns = { paths: [], sizes: [], mtimes: [], inos: [], modes: [], sha1s: '' };
+
+/**
+ * The columns when the file is a cache of ours for `rootReal`, else undefined. Field
+ * values are not checked one by one: a malformed size, mtime or inode cannot equal a
+ * real stat, so it is a miss; the hashes are checked in one pass.
+ */
+function columnsOf(parsed: unknown, rootReal: string): CacheFile | undefined {
   if (typeof parsed !== 'object' || parsed === null) return undefined;
   const c = parsed as Record<string, unknown>;
   if (c.format !== FORMAT || c.version !== VERSION || c.root !== rootReal) return undefined;
   if (typeof c.scanStartNs !== 'string' || !DIGITS.test(c.scanStartNs)) return undefined;
-  if (typeof c.entries !== 'object' || c.entries === null || Array.isArray(c.entries))
+  const n = Array.isArray(c.paths) ? c.paths.length : -1;
+  for (const key of ['paths', 'sizes', 'mtimes', 'inos', 'modes'] as const) {
+    if (!Array.isArray(c[key]) || (c[key] as unknown[]).length !== n) return undefined;
+  }
+  if (typeof c.sha1s !== 'string' || c.sha1s.length !== 40 * n || !HEX.test(c.sha1s))
     return undefined;
-  return { entries: c.entries as Record<string, unknown>, scanStartNs: c.scanStartNs };
+  return c as unknown as CacheFile;
 }
 
-/** Checked by hand: a cache holds an entry per file, and this runs on every push. */
-function isEntry(e: unknown): e is Entry {
-  return (
-    Array.isArray(e) &&
-    e.length === 5 &&
-    Number.isSafeInteger(e[0]) &&
-    typeof e[1] === 'string' &&
-    DIGITS.test(e[1]) &&
-    typeof e[2] === 'string' &&
-    DIGITS.test(e[2]) &&
-    Number.isSafeInteger(e[3]) &&
-    typeof e[4] === 'string' &&
-    SHA1_RE.test(e[4])
-  );
-}
+/** A file of this run: an index into the loaded columns (unchanged), or a new record. */
+type Kept = number | { f: ScannedFile; sha1: string };
 
 export class HashCache {
-  private readonly fresh = new Map<string, Entry>();
+  private readonly fresh = new Map<string, Kept>();
   /** Whether this run recorded anything the saved file does not already say. */
   private changed = false;
 
   private constructor(
     readonly file: string,
     private readonly root: string,
-    private readonly previous: Map<string, Entry>,
+    private readonly previous: Columns,
+    private readonly index: Map<string, number>,
     private readonly previousScanStartNs: bigint,
     private readonly scanStartNs: bigint,
   ) {}
@@ -81,67 +94,88 @@ export class HashCache {
   /** Loads the cache of `rootReal`; never fails (a bad cache is an empty one). */
   static async load(cacheDir: string, rootReal: string, scanStartNs: bigint): Promise<HashCache> {
     const file = HashCache.fileFor(cacheDir, rootReal);
-    let entries = new Map<string, Entry>();
+    let columns = EMPTY;
     let previousStart = 0n;
     try {
-      const parsed = entriesOf(JSON.parse(await fsp.readFile(file, 'utf8')), rootReal);
+      const parsed = columnsOf(JSON.parse(await fsp.readFile(file, 'utf8')), rootReal);
       if (parsed) {
-        const all = Object.entries(parsed.entries);
-        // One bad entry means the file is not ours to trust: ignore it whole.
-        if (all.every(([, e]) => isEntry(e))) {
-          entries = new Map(all as [string, Entry][]);
-          previousStart = BigInt(parsed.scanStartNs);
-        }
+        columns = parsed;
+        previousStart = BigInt(parsed.scanStartNs);
       }
     } catch {
       // missing or unreadable: start empty
     }
-    return new HashCache(file, rootReal, entries, previousStart, scanStartNs);
+    const index = new Map<string, number>();
+    columns.paths.forEach((path, i) => {
+      if (typeof path === 'string') index.set(path, i);
+    });
+    return new HashCache(file, rootReal, columns, index, previousStart, scanStartNs);
   }
 
   /**
    * The cached hash of `f` when its stat is unchanged and the entry is not racy. A hit is
-   * kept for the next save as it is (no new entry per unchanged file); a miss must be
-   * `set` once the file is hashed.
+   * kept for the next save as it is; a miss must be `set` once the file is hashed.
    */
   lookup(f: ScannedFile): string | undefined {
-    const e = this.previous.get(f.path);
-    if (!e) return undefined;
-    if (e[0] !== f.size || e[3] !== f.mode) return undefined;
-    const mtime = BigInt(e[1]);
-    if (mtime !== f.mtimeNs || e[2] !== f.ino.toString()) return undefined;
-    if (mtime >= this.previousScanStartNs) {
+    const i = this.index.get(f.path);
+    if (i === undefined) return undefined;
+    const p = this.previous;
+    if (p.sizes[i] !== f.size || p.modes[i] !== f.mode) return undefined;
+    if (p.mtimes[i] !== f.mtimeNs.toString() || p.inos[i] !== f.ino.toString()) return undefined;
+    if (f.mtimeNs >= this.previousScanStartNs) {
       // Re-hashed now; saving this run's later scan start lets the next run trust it.
       this.changed = true;
       return undefined;
     }
-    this.fresh.set(f.path, e);
-    return e[4];
+    this.fresh.set(f.path, i);
+    return p.sha1s.slice(40 * i, 40 * i + 40);
   }
 
-  /** Records the hash of a file as scanned in this run; only these entries are saved. */
+  /** Records the hash of a file hashed in this run; only this run's files are saved. */
   set(f: ScannedFile, sha1: string): void {
-    const entry: Entry = [f.size, f.mtimeNs.toString(), f.ino.toString(), f.mode, sha1];
-    const old = this.previous.get(f.path);
-    if (!old || old.some((v, i) => v !== entry[i])) this.changed = true;
-    this.fresh.set(f.path, entry);
+    this.changed = true;
+    this.fresh.set(f.path, { f, sha1 });
   }
 
   /**
-   * Writes the entries of this run, unless they are exactly the saved ones (a no-op
+   * Writes the files of this run, unless they are exactly the saved ones (a no-op
    * push). Keeping the older scan start then is safe: it only makes the racy check stricter.
    */
   async save(): Promise<void> {
-    if (!this.changed && this.fresh.size === this.previous.size) return;
-    const body = {
+    if (!this.changed && this.fresh.size === this.previous.paths.length) return;
+    const out: CacheFile = {
       format: FORMAT,
       version: VERSION,
       root: this.root,
       scanStartNs: this.scanStartNs.toString(),
-      entries: Object.fromEntries(this.fresh),
+      paths: [],
+      sizes: [],
+      mtimes: [],
+      inos: [],
+      modes: [],
+      sha1s: '',
     };
+    const p = this.previous;
+    const sha1s: string[] = [];
+    for (const [path, kept] of this.fresh) {
+      out.paths.push(path);
+      if (typeof kept === 'number') {
+        out.sizes.push(p.sizes[kept] as number);
+        out.mtimes.push(p.mtimes[kept] as string);
+        out.inos.push(p.inos[kept] as string);
+        out.modes.push(p.modes[kept] as number);
+        sha1s.push(p.sha1s.slice(40 * kept, 40 * kept + 40));
+      } else {
+        out.sizes.push(kept.f.size);
+        out.mtimes.push(kept.f.mtimeNs.toString());
+        out.inos.push(kept.f.ino.toString());
+        out.modes.push(kept.f.mode);
+        sha1s.push(kept.sha1);
+      }
+    }
+    out.sha1s = sha1s.join('');
     await fsp.mkdir(join(this.file, '..'), { recursive: true });
-    await writeFileAtomic(this.file, JSON.stringify(body));
+    await writeFileAtomic(this.file, JSON.stringify(out));
   }
 }
 
