@@ -25,72 +25,116 @@ const BATCH_BYTES = 8 << 20;
 const INLINE_BYTES = 4 << 20;
 const INLINE_FILES = 400;
 
-export async function hashFiles(
-  jobs: readonly HashJob[],
-  options: HashOptions = {},
-): Promise<HashResult[]> {
-  throwIfAborted(options.signal);
-  const totalBytes = jobs.reduce((sum, j) => sum + j.size, 0);
-  if (jobs.length === 0) return [];
-  if (totalBytes <= INLINE_BYTES && jobs.length <= INLINE_FILES) {
-    const results = sha1Files(jobs.map((j) => j.abs));
-    options.onProgress?.(jobs.length, totalBytes);
-    return results;
+/**
+ * Hashes jobs as they are found, so hashing on the workers overlaps the walk on the main
+ * thread. Jobs wait until there is enough work to be worth starting the workers; then
+ * small files go in batches and large ones alone. A small total is hashed inline when
+ * `finish` is called. Results come back in the order the jobs were added.
+ */
+export class HashQueue {
+  private readonly jobs: HashJob[] = [];
+  private readonly results: HashResult[] = [];
+  private readonly running: Promise<void>[] = [];
+  private open: Batch = { indexes: [], bytes: 0 };
+  private queuedBytes = 0;
+  private started = false;
+  private doneFiles = 0;
+  private doneBytes = 0;
+  private failure: unknown;
+  private readonly controller = new AbortController();
+  private readonly onAbort = () => this.controller.abort(this.options.signal?.reason);
+
+  constructor(private readonly options: HashOptions = {}) {
+    // Every queued task listens for the abort; that is by design, not a leak.
+    setMaxListeners(0, this.controller.signal);
+    options.signal?.addEventListener('abort', this.onAbort, { once: true });
   }
 
-  const batches = makeBatches(jobs);
-  const results: HashResult[] = new Array(jobs.length);
-  let doneFiles = 0;
-  let doneBytes = 0;
-  // Every queued task listens for the abort; that is by design, not a leak.
-  const controller = new AbortController();
-  setMaxListeners(0, controller.signal);
-  const onAbort = () => controller.abort(options.signal?.reason);
-  options.signal?.addEventListener('abort', onAbort, { once: true });
-  try {
-    await Promise.all(
-      batches.map(async (batch) => {
-        const paths = batch.indexes.map((i) => (jobs[i] as HashJob).abs);
-        const out = await runInPool<HashResult[]>('hash', paths, controller.signal);
-        batch.indexes.forEach((jobIndex, k) => {
-          results[jobIndex] = out[k] as HashResult;
-        });
-        doneFiles += batch.indexes.length;
-        doneBytes += batch.bytes;
-        options.onProgress?.(doneFiles, doneBytes);
-      }),
-    );
-  } catch (err) {
-    controller.abort();
-    if (options.signal?.aborted) throw abortError(options.signal);
-    throw err;
-  } finally {
-    options.signal?.removeEventListener('abort', onAbort);
+  get size(): number {
+    return this.jobs.length;
   }
-  return results;
+
+  add(job: HashJob): void {
+    throwIfAborted(this.options.signal);
+    const index = this.jobs.push(job) - 1;
+    this.queuedBytes += job.size;
+    if (!this.started) {
+      if (this.queuedBytes <= INLINE_BYTES && this.jobs.length <= INLINE_FILES) return;
+      this.started = true;
+      for (let i = 0; i < this.jobs.length; i++) this.place(i);
+      return;
+    }
+    this.place(index);
+  }
+
+  /** All results, once every job is hashed. */
+  async finish(): Promise<HashResult[]> {
+    try {
+      throwIfAborted(this.options.signal);
+      if (!this.started) {
+        const results = sha1Files(this.jobs.map((j) => j.abs));
+        this.options.onProgress?.(this.jobs.length, this.queuedBytes);
+        return results;
+      }
+      this.dispatch(this.open);
+      this.open = { indexes: [], bytes: 0 };
+      await Promise.all(this.running);
+      if (this.failure !== undefined) throw this.failure;
+      return this.results;
+    } catch (err) {
+      this.controller.abort();
+      if (this.options.signal?.aborted) throw abortError(this.options.signal);
+      throw err;
+    } finally {
+      this.options.signal?.removeEventListener('abort', this.onAbort);
+    }
+  }
+
+  /** Stops: queued work is dropped and running tasks are aborted (after a failed walk). */
+  cancel(): void {
+    this.controller.abort();
+    this.options.signal?.removeEventListener('abort', this.onAbort);
+    // The aborted tasks' rejections are recorded by dispatch; nothing else waits on them.
+  }
+
+  /** Large files go alone; small ones fill the open batch, sent once it is full. */
+  private place(index: number): void {
+    const job = this.jobs[index] as HashJob;
+    if (job.size >= BATCH_BYTES) {
+      this.dispatch({ indexes: [index], bytes: job.size });
+      return;
+    }
+    this.open.indexes.push(index);
+    this.open.bytes += job.size;
+    if (this.open.indexes.length >= BATCH_FILES || this.open.bytes >= BATCH_BYTES) {
+      this.dispatch(this.open);
+      this.open = { indexes: [], bytes: 0 };
+    }
+  }
+
+  private dispatch(batch: Batch): void {
+    if (batch.indexes.length === 0) return;
+    const paths = batch.indexes.map((i) => (this.jobs[i] as HashJob).abs);
+    const task = runInPool<HashResult[]>('hash', paths, this.controller.signal).then(
+      (out) => {
+        batch.indexes.forEach((jobIndex, k) => {
+          this.results[jobIndex] = out[k] as HashResult;
+        });
+        this.doneFiles += batch.indexes.length;
+        this.doneBytes += batch.bytes;
+        this.options.onProgress?.(this.doneFiles, this.doneBytes);
+      },
+      (err: unknown) => {
+        // Kept for finish(): a rejection nobody awaits yet must not go unhandled.
+        this.failure ??= err;
+        this.controller.abort();
+      },
+    );
+    this.running.push(task);
+  }
 }
 
 interface Batch {
   indexes: number[];
   bytes: number;
-}
-
-/** Large files alone, small ones grouped; largest batches first so the cores finish together. */
-function makeBatches(jobs: readonly HashJob[]): Batch[] {
-  const batches: Batch[] = [];
-  let current: Batch = { indexes: [], bytes: 0 };
-  jobs.forEach((job, index) => {
-    if (job.size >= BATCH_BYTES) {
-      batches.push({ indexes: [index], bytes: job.size });
-      return;
-    }
-    current.indexes.push(index);
-    current.bytes += job.size;
-    if (current.indexes.length >= BATCH_FILES || current.bytes >= BATCH_BYTES) {
-      batches.push(current);
-      current = { indexes: [], bytes: 0 };
-    }
-  });
-  if (current.indexes.length > 0) batches.push(current);
-  return batches.sort((a, b) => b.bytes - a.bytes);
 }

@@ -10,7 +10,7 @@ import { comparePaths, digestOfSorted } from '../protocol/manifest.js';
 import type { FileHashes, Permissions } from '../protocol/types.js';
 import { checkRoot, type ScannedFile, walk } from '../scan/walk.js';
 import { HashCache, scanStartNs } from './cache.js';
-import { hashFiles } from './hasher.js';
+import { HashQueue } from './hasher.js';
 import { type HashResult, sha1File } from './sha1-file.js';
 
 export interface ManifestFile extends ScannedFile {
@@ -75,48 +75,55 @@ export async function buildManifest(
   const startNs = scanStartNs();
   let skipped = 0;
   const rootReal = checkRoot(root);
-  const scanned = await clock.run('scan', () =>
-    walk(root, {
-      excludes: options.excludes,
-      followSymlinks: options.followSymlinks,
-      signal: options.signal,
-      onWarning: (message, path) => {
-        skipped++;
-        emit({ type: 'warning', message, path });
-      },
-      onProgress: (files, bytes) => emit({ type: 'scan', files, bytes }),
-    }),
-  );
-
   const cacheDir = options.cacheDir === undefined ? defaultCacheDir() : options.cacheDir;
   const cache = cacheDir === false ? undefined : await HashCache.load(cacheDir, rootReal, startNs);
   const files: ManifestFile[] = [];
   const misses: ScannedFile[] = [];
   let cachedBytes = 0;
-  for (const f of scanned) {
-    const sha1 = cache?.lookup(f);
-    if (sha1 === undefined) misses.push(f);
-    else {
-      files.push(withHash(f, sha1));
-      cachedBytes += f.size;
+  let missBytes = 0;
+  // Files the cache does not vouch for are hashed on the workers while the walk goes on.
+  const queue = new HashQueue({
+    signal: options.signal,
+    onProgress: (n, b) =>
+      emit({ type: 'hash', files: n, bytes: b, totalFiles: misses.length, totalBytes: missBytes }),
+  });
+  const lookUp = (found: readonly ScannedFile[]) => {
+    for (const f of found) {
+      const sha1 = cache?.lookup(f);
+      if (sha1 === undefined) {
+        misses.push(f);
+        missBytes += f.size;
+        queue.add(f);
+      } else {
+        files.push(withHash(f, sha1));
+        cachedBytes += f.size;
+      }
     }
+  };
+  try {
+    await clock.run('scan', () =>
+      walk(root, {
+        excludes: options.excludes,
+        followSymlinks: options.followSymlinks,
+        signal: options.signal,
+        onWarning: (message, path) => {
+          skipped++;
+          emit({ type: 'warning', message, path });
+        },
+        onProgress: (n, bytes) => emit({ type: 'scan', files: n, bytes }),
+        onFiles: lookUp,
+      }),
+    );
+  } catch (err) {
+    queue.cancel();
+    throw err;
   }
   const cachedFiles = files.length;
 
   let hashedBytes = 0;
+  // What is left of the hashing once the walk is done.
   await clock.run('hash', async () => {
-    const missBytes = misses.reduce((s, f) => s + f.size, 0);
-    const results = await hashFiles(misses, {
-      signal: options.signal,
-      onProgress: (n, b) =>
-        emit({
-          type: 'hash',
-          files: n,
-          bytes: b,
-          totalFiles: misses.length,
-          totalBytes: missBytes,
-        }),
-    });
+    const results = await queue.finish();
     misses.forEach((f, i) => {
       const digest = settle(f, results[i] as HashResult, emit);
       if (!digest) {

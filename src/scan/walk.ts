@@ -40,6 +40,8 @@ export interface WalkOptions {
   onWarning?: (message: string, path: string) => void;
   /** Called every few hundred files with running totals. */
   onProgress?: (files: number, bytes: number) => void;
+  /** Called with each folder's files as soon as they are listed (to start hashing them). */
+  onFiles?: (files: readonly ScannedFile[]) => void;
 }
 
 /** Checks that `root` is a directory we can walk, with an error naming it otherwise. */
@@ -84,6 +86,7 @@ export async function walk(root: string, options: WalkOptions = {}): Promise<Sca
       entries.some((e) => e.name === name),
     );
     const subdirs: typeof stack = [];
+    const firstOfFolder = files.length;
     for (const entry of entries) {
       const name = entry.name;
       const rel = dir.rel === '' ? name : `${dir.rel}/${name}`;
@@ -130,6 +133,8 @@ export async function walk(root: string, options: WalkOptions = {}): Promise<Sca
       });
       bytes += size;
     }
+    if (options.onFiles && files.length > firstOfFolder)
+      options.onFiles(files.slice(firstOfFolder));
     // Depth-first in name order keeps the walk's memory to one folder's entries per level.
     subdirs.sort((a, b) => (a.rel < b.rel ? 1 : -1));
     stack.push(...subdirs);
