@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { estimate } from '../src/engine/estimate.js';
-import { groupTransfers, planUploads } from '../src/engine/plan.js';
+import { groupTransfers, planUploads, splitWithin } from '../src/engine/plan.js';
 import { openStore, push } from '../src/index.js';
 import { bytes, runCli, tempDir, writeTree } from './helpers.js';
 
@@ -22,9 +22,14 @@ describe('upload planning', () => {
       batches: 0,
       requests: 602,
     });
-    // Batches are bounded in bytes too.
+    // Batches are bounded in bytes too, and never go over the bound (9 × 900 KiB ≤ 8 MiB).
     const mid = Array.from({ length: 20 }, () => ({ size: 900 * 1024 }));
-    expect(groupTransfers(mid, true).map((u) => u.length)).toEqual([10, 10]);
+    expect(groupTransfers(mid, true).map((u) => u.length)).toEqual([9, 9, 2]);
+    expect(splitWithin([{ size: 5 }, { size: 20 }, { size: 1 }], 10, 10)).toEqual([
+      [{ size: 5 }],
+      [{ size: 20 }],
+      [{ size: 1 }],
+    ]);
   });
 });
 

@@ -1,7 +1,13 @@
 /** Piscina worker: the CPU- and syscall-heavy loops, run off the main thread on every core. */
 import { type HashResult, sha1Files } from '../src/hash/sha1-file.js';
 import { type IngestItem, type IngestResult, ingestFiles } from '../src/store/ingest.js';
-import { type RestoreItem, type RestoreResult, restoreFiles } from '../src/store/restore.js';
+import {
+  type ReadResult,
+  type RestoreItem,
+  type RestoreResult,
+  readObjects,
+  restoreFiles,
+} from '../src/store/restore.js';
 
 export function hash(paths: string[]): HashResult[] {
   return sha1Files(paths);
@@ -17,4 +23,8 @@ export function ingest(task: {
 
 export function restore(task: { objectsDir: string; items: RestoreItem[] }): RestoreResult[] {
   return restoreFiles(task.objectsDir, task.items);
+}
+
+export function read(task: { objectsDir: string; sha1s: string[] }): ReadResult[] {
+  return readObjects(task.objectsDir, task.sha1s);
 }

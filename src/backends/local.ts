@@ -4,7 +4,13 @@
  */
 import { userInfo } from 'node:os';
 import envPaths from 'env-paths';
-import type { BuiltManifest, OutgoingFile, PullSource, PushTarget } from '../engine/target.js';
+import type {
+  BuiltManifest,
+  OutgoingFile,
+  PullSource,
+  PushTarget,
+  RestoreRequest,
+} from '../engine/target.js';
 import type { NewSnapshotParams, NewSnapshotRequest, SnapshotAddress } from '../protocol/types.js';
 import { NAME_RE } from '../protocol/types.js';
 import { type SingleFile, Store, type StoreOptions } from '../store/store.js';
@@ -86,10 +92,7 @@ export class LocalBackend implements PushTarget, PullSource {
     return this.store.readObject(sha1, signal);
   }
 
-  restoreBatch(
-    items: readonly { sha1: string; target: string; mode: number }[],
-    signal?: AbortSignal,
-  ) {
+  restoreBatch(_address: SnapshotAddress, items: readonly RestoreRequest[], signal?: AbortSignal) {
     return this.store.objects.restoreFiles(items, signal);
   }
 

@@ -7,8 +7,9 @@ import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { z } from 'zod';
-import type { OutgoingFile, PullSource, PushTarget } from '../engine/target.js';
-import { type ErrorCode, SnapupError } from '../errors.js';
+import { splitWithin } from '../engine/plan.js';
+import type { OutgoingFile, PullSource, PushTarget, RestoreRequest } from '../engine/target.js';
+import { type ErrorCode, fsError, SnapupError } from '../errors.js';
 import { encodePathForUrl } from '../protocol/paths.js';
 import type {
   FileHashes,
@@ -20,7 +21,10 @@ import type {
   UploadResponse,
 } from '../protocol/types.js';
 import { formatAddress } from '../protocol/types.js';
+import type { RestoreResult } from '../store/restore.js';
+import { entryBytes, tarEntries } from '../util/tar.js';
 import { verifiedChunks } from '../util/verify.js';
+import { runInPool } from '../util/worker-pool.js';
 import { type RequestSpec, type Response, Transport, type TransportOptions } from './http.js';
 import type { Credentials } from './netrc.js';
 
@@ -35,6 +39,7 @@ const healthSchema = z.object({
     .object({
       maxBatchBytes: z.number().optional(),
       maxBatchEntries: z.number().optional(),
+      maxArchiveBytes: z.number().optional(),
       maxJsonBytes: z.number().optional(),
       maxUploadBytes: z.number().optional(),
     })
@@ -234,16 +239,102 @@ export class CbClient implements PushTarget, PullSource {
       signal,
     });
     if (res.status !== 200) await this.answer(res, `download of ${path}`);
-    yield* verifiedChunks(
-      res.body,
-      sha1,
-      (actual) =>
+    yield* verifiedChunks(res.body, sha1, (actual) => corruptDownload(path, sha1, actual));
+  }
+
+  /**
+   * Small files of a pull: fetched together with the `archive` extension (one request per
+   * batch), else one download each, then written and verified on the worker pool.
+   */
+  async restoreBatch(
+    address: SnapshotAddress,
+    items: readonly RestoreRequest[],
+    signal?: AbortSignal,
+  ): Promise<(number | Error)[]> {
+    const info = await this.serverInfo();
+    const contents: (Uint8Array | Error)[] = [];
+    if (!info.extensions.includes('archive'))
+      contents.push(...(await this.downloadEach(address, items, signal)));
+    else {
+      const parts = splitWithin(
+        items,
+        info.limits.maxBatchEntries ?? Number.POSITIVE_INFINITY,
+        maxArchive(info),
+      );
+      for (const part of parts) {
+        const oversized = part.length === 1 && (part[0] as RestoreRequest).size > maxArchive(info);
+        contents.push(
+          ...(await (oversized
+            ? this.downloadEach(address, part, signal)
+            : this.archive(address, part, signal))),
+        );
+      }
+    }
+    const fetched = items.flatMap((item, i) => {
+      const bytes = contents[i];
+      return bytes instanceof Uint8Array ? [{ ...item, bytes }] : [];
+    });
+    const written = await runInPool<RestoreResult[]>(
+      'restore',
+      { objectsDir: '', items: fetched },
+      signal,
+    );
+    let next = 0;
+    return items.map((item, i) => {
+      const bytes = contents[i];
+      if (!(bytes instanceof Uint8Array)) return bytes as Error;
+      const r = written[next++] as RestoreResult;
+      if (!('error' in r)) return r.size;
+      if (r.code === 'CORRUPT_OBJECT') return corruptDownload(item.path, item.sha1, r.actual ?? '');
+      return fsError(Object.assign(new Error(r.error), { code: r.code }), item.target, 'write');
+    });
+  }
+
+  /** POST …/archive: the files' bytes as one tar answer; a file it lacks is an error. */
+  private async archive(
+    address: SnapshotAddress,
+    items: readonly RestoreRequest[],
+    signal?: AbortSignal,
+  ): Promise<(Uint8Array | Error)[]> {
+    const res = await this.transport.request({
+      method: 'POST',
+      path: `${snapshotPath(address)}/archive`,
+      query: ownerQuery(address),
+      headers: { 'content-type': 'application/json' },
+      body: () => JSON.stringify({ paths: items.map((i) => i.path) }),
+      signal,
+    });
+    if (res.status !== 200) await this.answer(res, 'archive download');
+    const received = new Map<string, Uint8Array>();
+    for await (const entry of tarEntries(res.body)) {
+      received.set(entry.header.name, await entryBytes(entry));
+    }
+    return items.map(
+      (item) =>
+        received.get(item.path) ??
         new SnapupError(
-          'CORRUPT_OBJECT',
-          `${path}: the server sent content hashing to ${actual}, not ${sha1}`,
-          { path },
+          'BAD_RESPONSE',
+          `${item.path}: ${this.transport.baseUrl.origin} left this file out of its archive answer`,
+          { path: item.path },
         ),
     );
+  }
+
+  /** Without `archive`: one download per file (each is small). */
+  private async downloadEach(
+    address: SnapshotAddress,
+    items: readonly RestoreRequest[],
+    signal?: AbortSignal,
+  ): Promise<(Uint8Array | Error)[]> {
+    const out: (Uint8Array | Error)[] = [];
+    for (const item of items) {
+      out.push(
+        await entryBytes(this.read(address, item.path, item.sha1, signal)).catch(
+          (err: Error) => err,
+        ),
+      );
+    }
+    return out;
   }
 
   async execute(address: SnapshotAddress, signal?: AbortSignal): Promise<SnapshotMeta> {
@@ -439,4 +530,16 @@ async function* coalesce(source: AsyncIterable<Buffer>, size: number): AsyncGene
     }
   }
   if (length > 0) yield Buffer.concat(parts, length);
+}
+
+function corruptDownload(path: string, sha1: string, actual: string): SnapupError {
+  return new SnapupError(
+    'CORRUPT_OBJECT',
+    `${path}: the server sent content hashing to ${actual}, not ${sha1}`,
+    { path },
+  );
+}
+
+function maxArchive(info: ServerInfo): number {
+  return info.limits.maxArchiveBytes ?? Number.POSITIVE_INFINITY;
 }

@@ -10,30 +10,40 @@ export const BATCH_FILE_MAX = 1 << 20;
 export const BATCH_MAX_FILES = 256;
 export const BATCH_MAX_BYTES = 8 << 20;
 
-/** Groups transfers (uploads, or restores on pull): small files in batches when `batching`, anything else alone. */
+/**
+ * Groups transfers (uploads, or restores on pull): small files in batches when `batching`,
+ * anything else alone.
+ */
 export function groupTransfers<T extends { size: number }>(
   files: readonly T[],
   batching: boolean,
 ): T[][] {
   if (!batching) return files.map((f) => [f]);
-  const units: T[][] = [];
-  let batch: T[] = [];
-  let batchBytes = 0;
-  for (const f of files) {
-    if (f.size > BATCH_FILE_MAX) {
-      units.push([f]);
-      continue;
+  const alone = files.filter((f) => f.size > BATCH_FILE_MAX).map((f) => [f]);
+  const small = files.filter((f) => f.size <= BATCH_FILE_MAX);
+  return [...alone, ...splitWithin(small, BATCH_MAX_FILES, BATCH_MAX_BYTES)];
+}
+
+/** Consecutive runs of `items` of at most `maxItems` items and `maxBytes` bytes (an item over `maxBytes` goes alone). */
+export function splitWithin<T extends { size: number }>(
+  items: readonly T[],
+  maxItems: number,
+  maxBytes: number,
+): T[][] {
+  const parts: T[][] = [];
+  let part: T[] = [];
+  let bytes = 0;
+  for (const item of items) {
+    if (part.length > 0 && (part.length >= maxItems || bytes + item.size > maxBytes)) {
+      parts.push(part);
+      part = [];
+      bytes = 0;
     }
-    batch.push(f);
-    batchBytes += f.size;
-    if (batch.length >= BATCH_MAX_FILES || batchBytes >= BATCH_MAX_BYTES) {
-      units.push(batch);
-      batch = [];
-      batchBytes = 0;
-    }
+    part.push(item);
+    bytes += item.size;
   }
-  if (batch.length > 0) units.push(batch);
-  return units;
+  if (part.length > 0) parts.push(part);
+  return parts;
 }
 
 export interface UploadPlan {

@@ -8,7 +8,12 @@ import { dirname, join, resolve } from 'node:path';
 import { fsError, SnapupError } from '../errors.js';
 import { comparePaths } from '../protocol/manifest.js';
 import { checkSnapshotPath } from '../protocol/paths.js';
-import type { FileEntry, Permissions, SnapshotAddress } from '../protocol/types.js';
+import {
+  type FileEntry,
+  fileModeOf,
+  type Permissions,
+  type SnapshotAddress,
+} from '../protocol/types.js';
 import { tempName } from '../util/atomic.js';
 import { runAll } from '../util/run-all.js';
 import { type EventSink, type PullSummary, peakRssBytes, StageClock } from './events.js';
@@ -54,7 +59,8 @@ export async function pull(options: PullOptions): Promise<PullSummary> {
   const totalBytes = paths.reduce((s, p) => s + (fileHashes[p]?.size ?? 0), 0);
   const progress = { files: 0, bytes: 0 };
   const madeDirs = new Set<string>([dest]);
-  // Small files go in batches where the source can write them itself (the local store).
+  // Small files go in batches where the source takes them (the local store's worker pool,
+  // a CB server's archive extension).
   const small = (p: string) =>
     source.restoreBatch !== undefined &&
     (fileHashes[p]?.size ?? Number.POSITIVE_INFINITY) <= BATCH_FILE_MAX;
@@ -81,12 +87,14 @@ export async function pull(options: PullOptions): Promise<PullSummary> {
           const items = unit.map((path, i) => {
             const entry = fileHashes[path] as FileEntry;
             return {
+              path,
               sha1: entry.sha1,
+              size: entry.size ?? 0,
               target: targets[i] as string,
-              mode: modeOf(entry.permissions),
+              mode: fileModeOf(entry.permissions),
             };
           });
-          const results = await source.restoreBatch(items, taskSignal);
+          const results = await source.restoreBatch(address, items, taskSignal);
           for (const r of results) {
             if (r instanceof Error) throw r;
             done(r);
@@ -185,7 +193,7 @@ async function writeVerified(
       await handle.write(chunk);
       size += chunk.byteLength;
     }
-    await handle.chmod(modeOf(perms));
+    await handle.chmod(fileModeOf(perms));
     await handle.close();
     handle = undefined;
     await fsp.rename(temp, target);
@@ -195,9 +203,4 @@ async function writeVerified(
     await fsp.rm(temp, { force: true }).catch(() => {});
     throw fsError(err, target, 'write');
   }
-}
-
-function modeOf(p: Permissions): number {
-  const base = p.exe ? 0o755 : 0o644;
-  return p.ro ? base & ~0o222 : base;
 }

@@ -66,6 +66,15 @@ export interface PushTarget {
   lacks(sha1s: readonly string[], signal?: AbortSignal): Promise<Set<string>>;
 }
 
+/** One file of a batch restore: the snapshot path, its hash and size, where it goes, its mode. */
+export interface RestoreRequest {
+  path: string;
+  sha1: string;
+  size: number;
+  target: string;
+  mode: number;
+}
+
 export interface PullSource {
   readonly description: string;
   get(
@@ -80,11 +89,13 @@ export interface PullSource {
     signal?: AbortSignal,
   ): AsyncIterable<Buffer>;
   /**
-   * Optional: writes many small files at once (the local store does it on the worker
-   * pool). Per item: bytes written, or the error. Each item's folder exists.
+   * Optional: writes many small files at once, verified against their hashes (the local
+   * store on the worker pool; a CB server's `archive` extension). Per item: bytes written,
+   * or the error. Each item's folder exists.
    */
   restoreBatch?(
-    items: readonly { sha1: string; target: string; mode: number }[],
+    address: SnapshotAddress,
+    items: readonly RestoreRequest[],
     signal?: AbortSignal,
   ): Promise<(number | Error)[]>;
   /** Records that the snapshot was restored (its "execution"). */

@@ -13,6 +13,12 @@ export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 export const permissionsSchema = z.object({ ro: z.boolean(), exe: z.boolean() });
 export type Permissions = z.infer<typeof permissionsSchema>;
 
+/** The file mode a file with these permissions is written with (umask aside). */
+export function fileModeOf(p: Permissions): number {
+  const base = p.exe ? 0o755 : 0o644;
+  return p.ro ? base & ~0o222 : base;
+}
+
 export const sha1Schema = z.string().regex(SHA1_RE, 'must be 40 lowercase hex digits');
 
 export const fileEntrySchema = z.object({

@@ -10,16 +10,27 @@ import { z } from 'zod';
 import { isSnapupError, SnapupError } from '../errors.js';
 import { checkSnapshotPath } from '../protocol/paths.js';
 import {
+  type FileEntry,
+  fileModeOf,
   parseOrThrow,
   permissionsSchema,
   type SnapshotAddress,
   type UploadResponse,
 } from '../protocol/types.js';
 import type { BatchFile, SingleFile, Store } from '../store/store.js';
+import { entryBytes, tarEntries } from '../util/tar.js';
 import type { UserStore } from './users.js';
 
 export const SERVER_VERSION = '0.1.0';
-export const EXTENSIONS = ['health', 'list', 'get', 'download', 'execute', 'batch'] as const;
+export const EXTENSIONS = [
+  'health',
+  'list',
+  'get',
+  'download',
+  'execute',
+  'batch',
+  'archive',
+] as const;
 
 export interface ServerLimits {
   /** Largest JSON body (newSnapshot, A4). 64 MiB holds a ~450,000-file manifest. */
@@ -28,6 +39,11 @@ export interface ServerLimits {
   maxUploadBytes: number;
   maxBatchBytes: number;
   maxBatchEntries: number;
+  /**
+   * Largest archive answer: it is read into memory whole (its files are small), so this
+   * bounds a request's memory. A pull asks for 8 MiB at a time.
+   */
+  maxArchiveBytes: number;
   /** Uploads (A2, batch, A4) in flight at once before answering 503. */
   maxInflightUploads: number;
 }
@@ -37,6 +53,7 @@ export const DEFAULT_LIMITS: ServerLimits = {
   maxUploadBytes: 16 * 1024 ** 3,
   maxBatchBytes: 256 << 20,
   maxBatchEntries: 10_000,
+  maxArchiveBytes: 16 << 20,
   maxInflightUploads: 64,
 };
 
@@ -52,6 +69,8 @@ declare module 'fastify' {
     user: string;
   }
 }
+
+const archiveBodySchema = z.object({ paths: z.array(z.string()).min(1) });
 
 const singleBodySchema = z.object({
   meta: z.unknown().optional(),
@@ -123,6 +142,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
       maxUploadBytes: limits.maxUploadBytes,
       maxBatchBytes: limits.maxBatchBytes,
       maxBatchEntries: limits.maxBatchEntries,
+      maxArchiveBytes: limits.maxArchiveBytes,
     },
   }));
 
@@ -204,16 +224,39 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     '/cb/snapshots/:name/:tag/files/*',
     async (req, reply) => {
       const path = filePath(req);
-      const entry = await store.fileEntry(req.user, addressOf(req), path);
-      if (!entry)
-        throw new SnapupError('NOT_FOUND', `${path}: no such file in the snapshot`, {
-          field: 'path',
-        });
+      const [entry] = await store.fileEntries(req.user, addressOf(req), [path]);
+      if (!entry) throw new Error('fileEntries answered nothing');
       const etag = `"${entry.sha1}"`;
       if (req.headers['if-none-match'] === etag) return reply.code(304).send();
       reply.header('ETag', etag).header('Content-Type', 'application/octet-stream');
       if (entry.size !== undefined) reply.header('Content-Length', String(entry.size));
       return reply.send(Readable.from(store.readObject(entry.sha1)));
+    },
+  );
+
+  // C: archive — many small files in one answer, as a tar stream (a pull's batches)
+  app.post<{ Params: AddressParams; Querystring: OwnerQuery }>(
+    '/cb/snapshots/:name/:tag/archive',
+    async (req, reply) => {
+      const { paths } = parseOrThrow(archiveBodySchema, jsonBody(req), 'body');
+      if (paths.length > limits.maxBatchEntries) {
+        throw new SnapupError(
+          'TOO_LARGE',
+          `archive of ${paths.length} files is over the server's limit of ${limits.maxBatchEntries}`,
+        );
+      }
+      const entries = await store.fileEntries(req.user, addressOf(req), paths);
+      const bytes = entries.reduce((sum, e) => sum + (e.size ?? 0), 0);
+      if (bytes > limits.maxArchiveBytes)
+        throw tooLarge(`archive of ${bytes} bytes`, limits.maxArchiveBytes);
+      const contents = await store.readObjects(entries.map((e) => e.sha1));
+      const pack = tar.pack();
+      paths.forEach((path, i) => {
+        const entry = entries[i] as FileEntry;
+        pack.entry({ name: path, mode: fileModeOf(entry.permissions) }, contents[i] as Buffer);
+      });
+      pack.finalize();
+      return reply.header('Content-Type', 'application/x-tar').send(pack);
     },
   );
 
@@ -303,12 +346,7 @@ async function receiveBatch(
   limits: ServerLimits,
 ): Promise<BatchAnswer> {
   const answer: BatchAnswer = { stored: [], rejected: [] };
-  const extract = tar.extract();
-  const source = Readable.from(body);
-  // pipe() does not pass errors on: a client that goes away mid-body must fail this
-  // request, not the process.
-  source.on('error', (err) => extract.destroy(err));
-  source.pipe(extract);
+  const extract = tarEntries(body);
   let entries = 0;
   // Small entries are gathered and stored together on the worker pool; large ones stream.
   let pending: BatchFile[] = [];
@@ -341,9 +379,7 @@ async function receiveBatch(
     }
     const size = entry.header.size ?? 0;
     if (size <= SMALL_ENTRY) {
-      const chunks: Buffer[] = [];
-      for await (const chunk of entry) chunks.push(chunk as Buffer);
-      pending.push({ path, bytes: Buffer.concat(chunks) });
+      pending.push({ path, bytes: await entryBytes(entry) });
       pendingBytes += size;
       if (pending.length >= 256 || pendingBytes >= 8 << 20) await flush();
       continue;

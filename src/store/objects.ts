@@ -9,13 +9,13 @@ import { createReadStream, promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pLimit from 'p-limit';
-import { abortError, fsError, SnapupError } from '../errors.js';
+import { fsError, SnapupError } from '../errors.js';
 import { SHA1_RE } from '../protocol/types.js';
 import { fsyncDir, tempName } from '../util/atomic.js';
 import { verifiedChunks } from '../util/verify.js';
 import { runInPool } from '../util/worker-pool.js';
 import type { IngestItem, IngestResult } from './ingest.js';
-import type { RestoreItem, RestoreResult } from './restore.js';
+import type { ReadResult, RestoreItem, RestoreResult } from './restore.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -148,9 +148,7 @@ export class ObjectStore {
         items: items.map(({ origin: _, ...item }) => item),
       },
       signal,
-    ).catch((err: unknown) => {
-      throw signal?.aborted ? abortError(signal) : err;
-    });
+    );
     return results.map((r, i) => {
       const file = (items[i] as { origin: string }).origin;
       if (!('error' in r)) return r;
@@ -162,7 +160,7 @@ export class ObjectStore {
       }
       const code = r.code;
       const origin = code === 'ENOSPC' || code === 'EDQUOT' ? this.dir : file;
-      return fsError(Object.assign(new Error(r.error), { code }), origin, 'copy');
+      return fsError(errnoOf(r), origin, 'copy');
     });
   }
 
@@ -178,29 +176,46 @@ export class ObjectStore {
       'restore',
       { objectsDir: this.dir, items },
       signal,
-    ).catch((err: unknown) => {
-      throw signal?.aborted ? abortError(signal) : err;
-    });
+    );
     return results.map((r, i) => {
       if (!('error' in r)) return r.size;
       const item = items[i] as RestoreItem;
-      const path = this.pathOf(item.sha1);
-      if (r.code === 'CORRUPT_OBJECT') {
-        return new SnapupError(
-          'CORRUPT_OBJECT',
-          `${path}: store object is corrupt (content hashes to ${r.actual}); remove it and push the files again`,
-          { path },
-        );
-      }
-      if (r.code === 'MISSING_OBJECT') {
-        return new SnapupError(
-          'CORRUPT_STORE',
-          `${path}: object ${item.sha1} is missing from the store`,
-          { path },
-        );
-      }
-      return fsError(Object.assign(new Error(r.error), { code: r.code }), item.target, 'write');
+      return this.readError(r, item.sha1) ?? fsError(errnoOf(r), item.target, 'write');
     });
+  }
+
+  /**
+   * Small objects read whole on the worker pool, each checked against its hash (for the
+   * server's archive answer). Fails on the first object that is missing or corrupt.
+   */
+  async readMany(sha1s: readonly string[], signal?: AbortSignal): Promise<Uint8Array[]> {
+    const results = await runInPool<ReadResult[]>('read', { objectsDir: this.dir, sha1s }, signal);
+    return results.map((r, i) => {
+      if ('bytes' in r) return r.bytes;
+      const sha1 = sha1s[i] as string;
+      throw this.readError(r, sha1) ?? fsError(errnoOf(r), this.pathOf(sha1), 'read');
+    });
+  }
+
+  /** The store's own error for a corrupt or missing object; undefined for other failures. */
+  private readError(
+    r: { code: string | undefined; actual?: string },
+    sha1: string,
+  ): SnapupError | undefined {
+    const path = this.pathOf(sha1);
+    if (r.code === 'CORRUPT_OBJECT') {
+      return new SnapupError(
+        'CORRUPT_OBJECT',
+        `${path}: store object is corrupt (content hashes to ${r.actual}); remove it and push the files again`,
+        { path },
+      );
+    }
+    if (r.code === 'MISSING_OBJECT' || r.code === 'ENOENT') {
+      return new SnapupError('CORRUPT_STORE', `${path}: object ${sha1} is missing from the store`, {
+        path,
+      });
+    }
+    return undefined;
   }
 
   async putBuffer(bytes: Uint8Array, expected?: string, origin = 'upload'): Promise<StoredObject> {
@@ -266,11 +281,7 @@ export class ObjectStore {
   async *read(sha1: string, signal?: AbortSignal): AsyncGenerator<Buffer> {
     const path = this.pathOf(sha1);
     const corrupt = (actual: string) =>
-      new SnapupError(
-        'CORRUPT_OBJECT',
-        `${path}: store object is corrupt (content hashes to ${actual}); remove it and push the files again`,
-        { path },
-      );
+      this.readError({ code: 'CORRUPT_OBJECT', actual }, sha1) as SnapupError;
     try {
       yield* verifiedChunks(
         createReadStream(path, { highWaterMark: STREAM_CHUNK, signal }),
@@ -278,13 +289,8 @@ export class ObjectStore {
         corrupt,
       );
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new SnapupError(
-          'CORRUPT_STORE',
-          `${path}: object ${sha1} is missing from the store`,
-          { path },
-        );
-      }
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') throw this.readError({ code }, sha1);
       throw fsError(err, path, 'read');
     }
   }
@@ -354,4 +360,9 @@ function checkExpected(actual: string, expected: string | undefined, origin: str
       { path: origin, data: { expected, actual } },
     );
   }
+}
+
+/** A worker's failure as the errno-style error fsError expects. */
+function errnoOf(r: { error: string; code: string | undefined }): NodeJS.ErrnoException {
+  return Object.assign(new Error(r.error), { code: r.code });
 }

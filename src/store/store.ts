@@ -529,14 +529,30 @@ export class Store {
 
   // ---------------------------------------------------------------- read content
 
-  /** The manifest entry of one file, for serving it (spec C download). */
-  async fileEntry(
+  /**
+   * The manifest entries of many files (spec C archive), in the order asked; a path the
+   * snapshot lacks is NOT_FOUND, named.
+   */
+  async fileEntries(
     caller: string,
     address: SnapshotAddress,
-    path: string,
-  ): Promise<FileHashes[string] | undefined> {
+    paths: readonly string[],
+  ): Promise<FileHashes[string][]> {
     const record = await this.resolveRemembered(caller, address, 'read');
-    return (await this.records.readManifest(record.digest))[path];
+    const manifest = await this.records.readManifest(record.digest);
+    return paths.map((path) => {
+      const entry = manifest[path];
+      if (!entry)
+        throw new SnapupError('NOT_FOUND', `${path}: no such file in the snapshot`, {
+          field: 'paths',
+        });
+      return entry;
+    });
+  }
+
+  /** Small objects read whole, each verified against its hash (see ObjectStore.readMany). */
+  readObjects(sha1s: readonly string[], signal?: AbortSignal): Promise<Uint8Array[]> {
+    return this.objects.readMany(sha1s, signal);
   }
 
   /** Streams a stored object, verified against its hash (see ObjectStore.read). */

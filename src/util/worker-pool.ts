@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
+import { abortError } from '../errors.js';
 
 let pool: Piscina | undefined;
 
@@ -30,10 +31,14 @@ export function workerPool(): Piscina {
   return pool;
 }
 
+/** Runs a worker task; cancelled by `signal` with the abort's own reason (not piscina's). */
 export function runInPool<T>(
-  name: 'hash' | 'ingest' | 'restore',
+  name: 'hash' | 'ingest' | 'restore' | 'read',
   task: unknown,
   signal?: AbortSignal,
 ): Promise<T> {
-  return workerPool().run(task, signal ? { name, signal } : { name }) as Promise<T>;
+  const run = workerPool().run(task, signal ? { name, signal } : { name }) as Promise<T>;
+  return run.catch((err: unknown) => {
+    throw signal?.aborted ? abortError(signal) : err;
+  });
 }
