@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   chmodSync,
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -16,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll } from 'vitest';
+import { parsePackIndex } from '../src/store/pack-file.js';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const CLI = join(ROOT, 'bin', 'snapup.js');
@@ -127,8 +129,15 @@ export function runCli(args: string[], options: CliOptions = {}): Promise<CliRes
   });
 }
 
-/** Object files in a store, to count what was stored. */
+/** The objects a store holds, loose and packed (each once), to count what was stored. */
 export function storedObjects(store: string): string[] {
   const dir = join(store, 'objects');
-  return readdirSync(dir).flatMap((shard) => readdirSync(join(dir, shard)));
+  const loose = readdirSync(dir).flatMap((shard) => readdirSync(join(dir, shard)));
+  const packs = join(store, 'packs');
+  const packed = existsSync(packs)
+    ? readdirSync(packs)
+        .filter((n) => n.endsWith('.idx'))
+        .flatMap((n) => parsePackIndex(readFileSync(join(packs, n), 'utf8')).map((e) => e.sha1))
+    : [];
+  return [...new Set([...loose, ...packed])];
 }

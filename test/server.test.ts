@@ -6,7 +6,16 @@ import type { CbClient } from '../src/client/cb-client.js';
 import { pull, push } from '../src/index.js';
 import type { RunningServer } from '../src/server/serve.js';
 import { startServer } from '../src/server/serve.js';
-import { bytes, CLI, readTree, runCli, sha1, tempDir, writeTree } from './helpers.js';
+import {
+  bytes,
+  CLI,
+  readTree,
+  runCli,
+  sha1,
+  storedObjects,
+  tempDir,
+  writeTree,
+} from './helpers.js';
 import { clientFor, PASSWORDS, testServer } from './server-helpers.js';
 
 function manyFiles(root: string, count: number, size: number, seed = 0) {
@@ -201,7 +210,8 @@ describe('interruptions over HTTP', () => {
     const server = await testServer();
     try {
       const src = tempDir();
-      manyFiles(src, 300, 50_000);
+      // 600 × 50 KB: several 8 MiB batches, so the kill lands between two of them.
+      manyFiles(src, 600, 50_000);
       const env = {
         SNAPUP_USER: 'alice',
         SNAPUP_PASSWORD: PASSWORDS.alice as string,
@@ -226,9 +236,7 @@ describe('interruptions over HTTP', () => {
       );
       await new Promise<void>((resolve, reject) => {
         const timer = setInterval(async () => {
-          let stored = 0;
-          for await (const _ of server.store.objects.list()) stored++;
-          if (stored >= 20) {
+          if (storedObjects(server.store.root).length >= 20) {
             clearInterval(timer);
             child.kill('SIGKILL');
             resolve();
@@ -245,7 +253,7 @@ describe('interruptions over HTTP', () => {
       );
       expect(r.stderr).toBe('');
       const summary = JSON.parse(r.stdout);
-      expect(summary.uploadedFiles).toBeLessThan(300);
+      expect(summary.uploadedFiles).toBeLessThan(600);
       expect(summary.snapshot).toMatchObject({ name: 'killed', frozen: true });
     } finally {
       await server.close();

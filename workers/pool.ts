@@ -1,7 +1,8 @@
 /** Piscina worker: the CPU- and syscall-heavy loops, run off the main thread on every core. */
 import { type HashResult, sha1Files } from '../src/hash/sha1-file.js';
-import { type IngestItem, type IngestResult, ingestFiles } from '../src/store/ingest.js';
+import { type IngestAnswer, type IngestItem, ingestFiles } from '../src/store/ingest.js';
 import {
+  type ObjectRef,
   type ReadResult,
   type RestoreItem,
   type RestoreResult,
@@ -14,17 +15,17 @@ export function hash(paths: string[]): HashResult[] {
 }
 
 export function ingest(task: {
-  objectsDir: string;
+  packDir: string;
   tempDir: string;
   items: IngestItem[];
-}): IngestResult[] {
-  return ingestFiles(task.objectsDir, task.tempDir, task.items);
+}): IngestAnswer {
+  return ingestFiles(task.packDir, task.tempDir, task.items);
 }
 
 export function restore(task: { objectsDir: string; items: RestoreItem[] }): RestoreResult[] {
   return restoreFiles(task.objectsDir, task.items);
 }
 
-export function read(task: { objectsDir: string; sha1s: string[] }): ReadResult[] {
-  return readObjects(task.objectsDir, task.sha1s);
+export function read(task: { objectsDir: string; refs: ObjectRef[] }): ReadResult[] {
+  return readObjects(task.objectsDir, task.refs);
 }

@@ -1,12 +1,14 @@
 /**
- * Content-addressed object files: `objects/ab/<sha1>`, like git's loose objects.
- * Every write goes to a temp file while being hashed and is renamed into place only when
- * the hash matches, so a reader never sees half an object or bytes under a wrong hash.
+ * Content-addressed objects, like git's: loose files `objects/ab/<sha1>` for single
+ * uploads and large files, and packs (`packs/`, see pack-file.ts) for batches of small
+ * ones. Every write goes to a temp file while being hashed and is renamed into place only
+ * when the hash matches, so a reader never sees half an object or bytes under a wrong hash.
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, promises as fsp } from 'node:fs';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import pLimit from 'p-limit';
 import { fsError, SnapupError } from '../errors.js';
@@ -14,8 +16,10 @@ import { SHA1_RE } from '../protocol/types.js';
 import { fsyncDir, tempName } from '../util/atomic.js';
 import { verifiedChunks } from '../util/verify.js';
 import { runInPool } from '../util/worker-pool.js';
-import type { IngestItem, IngestResult } from './ingest.js';
-import type { ReadResult, RestoreItem, RestoreResult } from './restore.js';
+import type { IngestAnswer, IngestItem } from './ingest.js';
+import type { PackedLocation } from './pack-file.js';
+import { PackIndex } from './packs.js';
+import type { ObjectRef, ReadResult, RestoreItem, RestoreResult } from './restore.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -31,15 +35,19 @@ export interface StoredObject {
 export class ObjectStore {
   readonly dir: string;
   readonly tempDir: string;
+  readonly packs: PackIndex;
+  private packDirReady: Promise<void> | undefined;
 
   constructor(storeRoot: string) {
     this.dir = join(storeRoot, 'objects');
     this.tempDir = join(storeRoot, 'tmp');
+    this.packs = new PackIndex(join(storeRoot, 'packs'));
   }
 
   /** Creates the 256 shard folders once, so writes never need a mkdir. */
   async init(): Promise<void> {
     await fsp.mkdir(this.tempDir, { recursive: true });
+    await fsp.mkdir(this.packs.dir, { recursive: true });
     const shards = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
     await Promise.all(shards.map((s) => fsp.mkdir(join(this.dir, s), { recursive: true })));
   }
@@ -48,7 +56,12 @@ export class ObjectStore {
     return join(this.dir, sha1.slice(0, 2), sha1);
   }
 
+  /** Whether the store holds `sha1`, loose or packed. */
   async has(sha1: string): Promise<boolean> {
+    return (await this.present([sha1])).has(sha1);
+  }
+
+  private async hasLoose(sha1: string): Promise<boolean> {
     try {
       await fsp.access(this.pathOf(sha1));
       return true;
@@ -62,14 +75,19 @@ export class ObjectStore {
    * folders they fall in (one readdir per shard instead of one access per object).
    */
   async present(sha1s: Iterable<string>): Promise<Set<string>> {
-    const wanted = [...new Set(sha1s)];
+    await this.packs.refresh();
     const found = new Set<string>();
+    const wanted: string[] = [];
+    for (const sha1 of new Set(sha1s)) {
+      if (this.packs.get(sha1)) found.add(sha1);
+      else wanted.push(sha1);
+    }
     if (wanted.length < 512) {
       const limit = pLimit(32);
       await Promise.all(
         wanted.map((sha1) =>
           limit(async () => {
-            if (await this.has(sha1)) found.add(sha1);
+            if (await this.hasLoose(sha1)) found.add(sha1);
           }),
         ),
       );
@@ -133,22 +151,26 @@ export class ObjectStore {
 
   /**
    * Stores many small contents (local files or bytes), each checked against its expected
-   * hash, on the worker pool (see ingest.ts). `origin` names each in errors. Per item: the
-   * stored object, or the error that stopped it.
+   * hash, as one pack written on the worker pool (see ingest.ts). `origin` names each in
+   * errors. Per item: the stored object, or the error that stopped it.
    */
   async putFiles(
     items: readonly (IngestItem & { origin: string })[],
     signal?: AbortSignal,
   ): Promise<(StoredObject | SnapupError)[]> {
-    const results = await runInPool<IngestResult[]>(
+    // Stores made before packs existed lack the folder.
+    this.packDirReady ??= fsp.mkdir(this.packs.dir, { recursive: true }).then(() => {});
+    await this.packDirReady;
+    const { results, pack } = await runInPool<IngestAnswer>(
       'ingest',
       {
-        objectsDir: this.dir,
+        packDir: this.packs.dir,
         tempDir: this.tempDir,
         items: items.map(({ origin: _, ...item }) => item),
       },
       signal,
     );
+    if (pack) this.packs.add(pack.id, pack.entries);
     return results.map((r, i) => {
       const file = (items[i] as { origin: string }).origin;
       if (!('error' in r)) return r;
@@ -172,10 +194,8 @@ export class ObjectStore {
     items: readonly RestoreItem[],
     signal?: AbortSignal,
   ): Promise<(number | SnapupError)[]> {
-    const results = await runInPool<RestoreResult[]>(
-      'restore',
-      { objectsDir: this.dir, items },
-      signal,
+    const results = await this.located(items, (refs) =>
+      runInPool<RestoreResult[]>('restore', { objectsDir: this.dir, items: refs }, signal),
     );
     return results.map((r, i) => {
       if (!('error' in r)) return r.size;
@@ -188,13 +208,45 @@ export class ObjectStore {
    * Small objects read whole on the worker pool, each checked against its hash (for the
    * server's archive answer). Fails on the first object that is missing or corrupt.
    */
-  async readMany(sha1s: readonly string[], signal?: AbortSignal): Promise<Uint8Array[]> {
-    const results = await runInPool<ReadResult[]>('read', { objectsDir: this.dir, sha1s }, signal);
+  async readMany(sha1s: readonly string[], signal?: AbortSignal): Promise<Buffer[]> {
+    const results = await this.located(
+      sha1s.map((sha1) => ({ sha1 })),
+      (refs) => runInPool<ReadResult[]>('read', { objectsDir: this.dir, refs }, signal),
+    );
     return results.map((r, i) => {
-      if ('bytes' in r) return r.bytes;
+      // A worker's Buffer arrives as a plain Uint8Array: view it as a Buffer again.
+      if ('bytes' in r) return Buffer.from(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength);
       const sha1 = sha1s[i] as string;
       throw this.readError(r, sha1) ?? fsError(errnoOf(r), this.pathOf(sha1), 'read');
     });
+  }
+
+  /**
+   * Runs `work` on `items` with each packed object's location attached. An object found
+   * missing is looked up once more after re-reading the pack indexes: gc may have moved
+   * it to a new pack meanwhile, or another process packed it.
+   */
+  private async located<T extends ObjectRef, R extends object>(
+    items: readonly T[],
+    work: (refs: T[]) => Promise<R[]>,
+  ): Promise<R[]> {
+    await this.packs.refresh();
+    const results = await work(items.map((item) => this.withLocation(item)));
+    const missing = results.flatMap((r, i) =>
+      'code' in r && r.code === 'MISSING_OBJECT' ? [i] : [],
+    );
+    if (missing.length === 0) return results;
+    await this.packs.refresh();
+    const again = await work(missing.map((i) => this.withLocation(items[i] as T)));
+    missing.forEach((i, k) => {
+      results[i] = again[k] as R;
+    });
+    return results;
+  }
+
+  private withLocation<T extends ObjectRef>(item: T): T {
+    const packed = this.packs.get(item.sha1);
+    return packed ? { ...item, packed } : item;
   }
 
   /** The store's own error for a corrupt or missing object; undefined for other failures. */
@@ -202,7 +254,7 @@ export class ObjectStore {
     r: { code: string | undefined; actual?: string },
     sha1: string,
   ): SnapupError | undefined {
-    const path = this.pathOf(sha1);
+    const path = this.describe(sha1);
     if (r.code === 'CORRUPT_OBJECT') {
       return new SnapupError(
         'CORRUPT_OBJECT',
@@ -216,6 +268,12 @@ export class ObjectStore {
       });
     }
     return undefined;
+  }
+
+  /** Where an object lives, for messages: its file, or its pack and offset. */
+  describe(sha1: string): string {
+    const packed = this.packs.get(sha1);
+    return packed ? `${packed.file} (object ${sha1} at byte ${packed.offset})` : this.pathOf(sha1);
   }
 
   async putBuffer(bytes: Uint8Array, expected?: string, origin = 'upload'): Promise<StoredObject> {
@@ -279,23 +337,50 @@ export class ObjectStore {
 
   /** Reads an object, checking its hash as it goes (see verifiedChunks). */
   async *read(sha1: string, signal?: AbortSignal): AsyncGenerator<Buffer> {
-    const path = this.pathOf(sha1);
     const corrupt = (actual: string) =>
       this.readError({ code: 'CORRUPT_OBJECT', actual }, sha1) as SnapupError;
+    const opened = await this.open(sha1);
+    const path = this.describe(sha1);
     try {
-      yield* verifiedChunks(
-        createReadStream(path, { highWaterMark: STREAM_CHUNK, signal }),
-        sha1,
-        corrupt,
-      );
+      const at = opened.packed;
+      const chunks =
+        at && at.size === 0
+          ? Readable.from([])
+          : opened.handle.createReadStream({
+              highWaterMark: STREAM_CHUNK,
+              signal,
+              ...(at ? { start: at.offset, end: at.offset + at.size - 1 } : {}),
+            });
+      yield* verifiedChunks(chunks, sha1, corrupt);
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') throw this.readError({ code }, sha1);
-      throw fsError(err, path, 'read');
+      throw err instanceof SnapupError ? err : fsError(err, path, 'read');
+    } finally {
+      await opened.handle.close().catch(() => {});
     }
   }
 
-  async *list(): AsyncGenerator<string> {
+  /**
+   * Opens an object's file (loose, or its pack). A miss re-reads the pack indexes once:
+   * another process may have packed it, or gc moved it to a new pack.
+   */
+  private async open(
+    sha1: string,
+  ): Promise<{ handle: fsp.FileHandle; packed: PackedLocation | undefined }> {
+    for (let attempt = 0; ; attempt++) {
+      const packed = this.packs.get(sha1);
+      try {
+        return { handle: await fsp.open(packed?.file ?? this.pathOf(sha1), 'r'), packed };
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'ENOENT') throw fsError(err, this.describe(sha1), 'read');
+        if (attempt > 0) throw this.readError({ code }, sha1);
+        await this.packs.refresh();
+      }
+    }
+  }
+
+  /** The loose objects (packed ones are in `packs`). */
+  async *listLoose(): AsyncGenerator<string> {
     let shards: string[];
     try {
       shards = await fsp.readdir(this.dir);
@@ -310,11 +395,11 @@ export class ObjectStore {
     }
   }
 
-  async sizeOf(sha1: string): Promise<number> {
+  async looseSize(sha1: string): Promise<number> {
     return (await fsp.stat(this.pathOf(sha1))).size;
   }
 
-  async remove(sha1: string): Promise<void> {
+  async removeLoose(sha1: string): Promise<void> {
     await fsp.rm(this.pathOf(sha1), { force: true });
   }
 
@@ -334,12 +419,18 @@ export class ObjectStore {
       }
     }
     const limit = pLimit(16);
-    const shards = new Set<string>();
+    const dirs = new Set<string>();
+    const files = new Set<string>();
+    for (const sha1 of sha1s) {
+      const packed = this.packs.get(sha1);
+      files.add(packed ? packed.file : this.pathOf(sha1));
+      if (packed) files.add(packed.file.replace(/\.pack$/, '.idx'));
+      dirs.add(packed ? this.packs.dir : join(this.dir, sha1.slice(0, 2)));
+    }
     await Promise.all(
-      [...new Set(sha1s)].map((sha1) =>
+      [...files].map((file) =>
         limit(async () => {
-          shards.add(sha1.slice(0, 2));
-          const handle = await fsp.open(this.pathOf(sha1), 'r');
+          const handle = await fsp.open(file, 'r');
           try {
             await handle.sync();
           } finally {
@@ -348,7 +439,7 @@ export class ObjectStore {
         }),
       ),
     );
-    for (const shard of shards) await fsyncDir(join(this.dir, shard));
+    for (const dir of dirs) await fsyncDir(dir);
   }
 }
 

@@ -5,12 +5,18 @@
  * reads objects for a server's archive answer.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import type { PackedLocation } from './pack-file.js';
 import { tempPathIn, writeNewFileSync } from './sync-write.js';
 
-export interface RestoreItem {
+/** An object to read: its hash and, when it is packed, where its bytes are. */
+export interface ObjectRef {
   sha1: string;
+  packed?: PackedLocation;
+}
+
+export interface RestoreItem extends ObjectRef {
   /** Absolute path of the file to write; its folder exists. */
   target: string;
   mode: number;
@@ -29,15 +35,50 @@ export function objectPathIn(objectsDir: string, sha1: string): string {
 }
 
 /** An object's bytes, checked against its hash (CORRUPT_OBJECT, MISSING_OBJECT otherwise). */
-function readVerified(objectsDir: string, sha1: string): ReadResult {
+function readVerified(objectsDir: string, ref: ObjectRef, packs: OpenPacks): ReadResult {
   let bytes: Buffer;
   try {
-    bytes = readFileSync(objectPathIn(objectsDir, sha1));
+    bytes = ref.packed ? packs.read(ref.packed) : readFileSync(objectPathIn(objectsDir, ref.sha1));
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     return { error: e.message, code: e.code === 'ENOENT' ? 'MISSING_OBJECT' : e.code };
   }
-  return checked(bytes, sha1, 'store object is corrupt');
+  return checked(bytes, ref.sha1, 'store object is corrupt');
+}
+
+/** Pack files opened during one task, each once, all closed at its end. */
+class OpenPacks {
+  private readonly fds = new Map<string, number>();
+
+  read(at: PackedLocation): Buffer {
+    let fd = this.fds.get(at.file);
+    if (fd === undefined) {
+      fd = openSync(at.file, 'r');
+      this.fds.set(at.file, fd);
+    }
+    const bytes = Buffer.allocUnsafeSlow(at.size);
+    let got = 0;
+    while (got < at.size) {
+      const n = readSync(fd, bytes, got, at.size - got, at.offset + got);
+      if (n === 0) throw Object.assign(new Error(`${at.file}: pack is truncated`), { code: 'EIO' });
+      got += n;
+    }
+    return bytes;
+  }
+
+  close(): void {
+    for (const fd of this.fds.values()) closeSync(fd);
+    this.fds.clear();
+  }
+}
+
+function withPacks<T>(fn: (packs: OpenPacks) => T): T {
+  const packs = new OpenPacks();
+  try {
+    return fn(packs);
+  } finally {
+    packs.close();
+  }
 }
 
 function checked(bytes: Uint8Array, sha1: string, problem: string): ReadResult {
@@ -45,26 +86,28 @@ function checked(bytes: Uint8Array, sha1: string, problem: string): ReadResult {
   return actual === sha1 ? { bytes } : { error: problem, code: 'CORRUPT_OBJECT', actual };
 }
 
-export function readObjects(objectsDir: string, sha1s: readonly string[]): ReadResult[] {
-  return sha1s.map((sha1) => readVerified(objectsDir, sha1));
+export function readObjects(objectsDir: string, refs: readonly ObjectRef[]): ReadResult[] {
+  return withPacks((packs) => refs.map((ref) => readVerified(objectsDir, ref, packs)));
 }
 
 export function restoreFiles(objectsDir: string, items: readonly RestoreItem[]): RestoreResult[] {
-  return items.map((item) => {
-    let temp: string | undefined;
-    try {
-      const read = item.bytes
-        ? checked(item.bytes, item.sha1, 'content does not match its hash')
-        : readVerified(objectsDir, item.sha1);
-      if ('error' in read) return read;
-      temp = tempPathIn(dirname(item.target), 'pull');
-      writeNewFileSync(temp, read.bytes, item.mode);
-      renameSync(temp, item.target);
-      return { size: read.bytes.length };
-    } catch (err) {
-      if (temp) rmSync(temp, { force: true });
-      const e = err as NodeJS.ErrnoException;
-      return { error: e.message, code: e.code };
-    }
-  });
+  return withPacks((packs) => items.map((item) => restoreOne(objectsDir, item, packs)));
+}
+
+function restoreOne(objectsDir: string, item: RestoreItem, packs: OpenPacks): RestoreResult {
+  let temp: string | undefined;
+  try {
+    const read = item.bytes
+      ? checked(item.bytes, item.sha1, 'content does not match its hash')
+      : readVerified(objectsDir, item, packs);
+    if ('error' in read) return read;
+    temp = tempPathIn(dirname(item.target), 'pull');
+    writeNewFileSync(temp, read.bytes, item.mode);
+    renameSync(temp, item.target);
+    return { size: read.bytes.length };
+  } catch (err) {
+    if (temp) rmSync(temp, { force: true });
+    const e = err as NodeJS.ErrnoException;
+    return { error: e.message, code: e.code };
+  }
 }

@@ -23,12 +23,21 @@ import type {
 } from '../protocol/types.js';
 import { formatAddress, newSnapshotRequestSchema, parseOrThrow } from '../protocol/types.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { collectObjects } from './collect.js';
 import { withLock } from './lock.js';
 import { ObjectStore, type StoredObject } from './objects.js';
 import { isExpired, RecordStore, recordToMeta, type SnapshotRecord } from './records.js';
 
 const STORE_MARKER = 'snapup-store.json';
-const STORE_LAYOUT = new Set(['objects', 'tmp', 'snapshots', 'manifests', 'lock', 'lock.lock']);
+const STORE_LAYOUT = new Set([
+  'objects',
+  'packs',
+  'tmp',
+  'snapshots',
+  'manifests',
+  'lock',
+  'lock.lock',
+]);
 /** Content an unfrozen snapshot declared within this window is never collected (B.11). */
 export const GC_GRACE_MS = 60 * 60 * 1000;
 const RECORD_MEMORY_MS = 1000;
@@ -65,6 +74,8 @@ export interface GcReport {
   removedBytes: number;
   removedTempFiles: number;
   keptObjects: number;
+  /** Packs rewritten without their dead objects. */
+  repackedPacks: number;
 }
 
 type Action = 'read' | 'write';
@@ -551,7 +562,7 @@ export class Store {
   }
 
   /** Small objects read whole, each verified against its hash (see ObjectStore.readMany). */
-  readObjects(sha1s: readonly string[], signal?: AbortSignal): Promise<Uint8Array[]> {
+  readObjects(sha1s: readonly string[], signal?: AbortSignal): Promise<Buffer[]> {
     return this.objects.readMany(sha1s, signal);
   }
 
@@ -572,6 +583,7 @@ export class Store {
         removedBytes: 0,
         removedTempFiles: 0,
         keptObjects: 0,
+        repackedPacks: 0,
       };
       const keepManifests = new Set<string>();
       const keepObjects = new Set<string>();
@@ -594,15 +606,12 @@ export class Store {
         report.removedManifests++;
         if (!options.dryRun) await this.records.removeManifest(digest);
       }
-      for await (const sha1 of this.objects.list()) {
-        if (keepObjects.has(sha1)) {
-          report.keptObjects++;
-          continue;
-        }
-        report.removedObjects++;
-        report.removedBytes += await this.objects.sizeOf(sha1).catch(() => 0);
-        if (!options.dryRun) await this.objects.remove(sha1);
-      }
+      const collected = await collectObjects(this.objects, keepObjects, {
+        dryRun: options.dryRun ?? false,
+        now,
+        graceMs: GC_GRACE_MS,
+      });
+      Object.assign(report, collected);
       report.removedTempFiles = await this.sweepTemp(now, options.dryRun ?? false);
       return report;
     });
