@@ -14,7 +14,6 @@ import { HashQueue } from './hasher.js';
 import { type HashResult, sha1File } from './sha1-file.js';
 
 export interface ManifestFile extends ScannedFile {
-  sha1: string;
   permissions: Permissions;
 }
 

@@ -18,6 +18,7 @@ import {
 import { sep } from 'node:path';
 import { fsError, SnapupError, throwIfAborted } from '../errors.js';
 import { checkSnapshotPath } from '../protocol/paths.js';
+import type { Permissions } from '../protocol/types.js';
 import { IgnoreChain } from './ignore-rules.js';
 
 export interface ScannedFile {
@@ -29,6 +30,13 @@ export interface ScannedFile {
   mtimeNs: bigint;
   ino: bigint;
   mode: number;
+  /**
+   * Filled in by the manifest builder. Present from the start so that every entry keeps
+   * one shape: V8 gave each of 50,000 entries that gained these later a hidden class of
+   * its own (15 MB of a 52 MB heap).
+   */
+  sha1: string;
+  permissions: Permissions | undefined;
 }
 
 export interface WalkOptions {
@@ -130,6 +138,8 @@ export async function walk(root: string, options: WalkOptions = {}): Promise<Sca
         mtimeNs: stat.mtimeNs,
         ino: stat.ino,
         mode: Number(stat.mode),
+        sha1: '',
+        permissions: undefined,
       });
       bytes += size;
     }
