@@ -5,6 +5,7 @@
 import { isSnapupError, SnapupError, throwIfAborted } from '../errors.js';
 import {
   buildManifest,
+  defaultCacheDir,
   type Manifest,
   type ManifestFile,
   type ManifestOptions,
@@ -31,6 +32,7 @@ import {
   StageClock,
   type UploadMode,
 } from './events.js';
+import { LastPushMemory, optionsDigest } from './last-push.js';
 import { groupTransfers, planUploads } from './plan.js';
 import type { OutgoingFile, PushTarget } from './target.js';
 
@@ -68,9 +70,51 @@ export async function push(options: PushOptions): Promise<PushSummary> {
   const meta = snapshotParams(options);
   const manifest = await buildManifest(options.dir, options, emit, clock);
   const session = new PushSession(options, emit, clock, manifest);
-  const summary = options.dryRun ? await session.dryRun(meta) : await session.run(meta);
+  let summary: PushSummary;
+  if (options.dryRun) summary = await session.dryRun(meta);
+  else {
+    const memory = lastPushMemory(options, manifest.rootReal, meta);
+    const last = await memory?.recall();
+    const same =
+      last !== undefined &&
+      meta.tag === undefined &&
+      last.manifestDigest === manifest.digest &&
+      last.optionsDigest === optionsDigest(meta);
+    summary = same
+      ? await session.run({ ...meta, tag: last.tag }).catch((err: unknown) => {
+          // That tag was removed and reused for other content meanwhile: push as asked.
+          if (isSnapupError(err) && err.code === 'FROZEN')
+            return new PushSession(options, emit, clock, manifest).run(meta);
+          throw err;
+        })
+      : await session.run(meta);
+    await memory?.remember({
+      tag: summary.snapshot.tag,
+      manifestDigest: summary.manifestDigest,
+      optionsDigest: optionsDigest(meta),
+    });
+  }
   emit({ type: 'summary', summary });
   return summary;
+}
+
+/**
+ * Where this push's outcome is remembered (see last-push.ts): only for a named snapshot
+ * without an expiry, whose unchanged repeat should be the same snapshot.
+ */
+function lastPushMemory(
+  options: PushOptions,
+  rootReal: string,
+  meta: NewSnapshotParams,
+): LastPushMemory | undefined {
+  if (options.cacheDir === false || meta.name === undefined) return undefined;
+  if (meta.expirationTimeSec !== undefined) return undefined;
+  return new LastPushMemory(options.cacheDir ?? defaultCacheDir(), {
+    root: rootReal,
+    target: options.target.description,
+    user: options.target.user,
+    name: meta.name,
+  });
 }
 
 /** Validates the snapshot options into the A1 request fields. */

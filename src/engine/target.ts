@@ -31,6 +31,8 @@ export interface BuiltManifest {
 export interface PushTarget {
   /** Human description for messages, e.g. "local store /home/me/.local/share/snapup". */
   readonly description: string;
+  /** Who the snapshots are made as (their owner), when the target knows. */
+  readonly user?: string | undefined;
   /**
    * A1. `built` is set when the engine made `fileHashes` itself from a walk (paths already
    * checked against B.6) and gives its digest: an in-process store may then skip checking
