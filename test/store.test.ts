@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Store } from '../src/store/store.js';
 import { sha1, tempDir } from './helpers.js';
 
@@ -236,5 +236,28 @@ describe('the store behaves like a CB server', () => {
     const { writeFileSync } = await import('node:fs');
     writeFileSync(join(dir, 'precious.txt'), 'x');
     await expect(Store.open(dir)).rejects.toThrow(/not empty and is not a snapup store/);
+  });
+});
+
+describe('durability', () => {
+  it('without syncfs (no `sync` command), fsyncs each object, pack and the manifest before freezing', async () => {
+    const store = await newStore();
+    const r = await store.newSnapshot('ann', { name: 'app', tag: 'v1', fileHashes: manifest });
+    // One content loose (A2), one in a pack (a batch).
+    await store.upload('ann', r.snapshot, 'a.txt', { bytes: Buffer.from(A) });
+    await store.uploadBatch('ann', r.snapshot, [{ path: 'b/b.txt', bytes: Buffer.from(B) }]);
+    const synced = vi.spyOn(store.records, 'syncManifest');
+    const path = process.env.PATH;
+    process.env.PATH = tempDir();
+    try {
+      expect(await store.freeze('ann', r.snapshot)).toMatchObject({ frozen: true });
+    } finally {
+      process.env.PATH = path;
+    }
+    expect(synced).toHaveBeenCalledOnce();
+    // With syncfs, the manifest went to disk with everything else: not synced again.
+    const again = await store.newSnapshot('ann', { name: 'app', tag: 'v2', fileHashes: manifest });
+    await store.freeze('ann', again.snapshot);
+    expect(synced).toHaveBeenCalledOnce();
   });
 });

@@ -19,7 +19,7 @@ import {
   NAME_RE,
   type SnapshotMeta,
 } from '../protocol/types.js';
-import { writeFileAtomic } from '../util/atomic.js';
+import { fsyncDir, writeFileAtomic } from '../util/atomic.js';
 
 const recordSchema = z.object({
   version: z.literal(1),
@@ -128,8 +128,19 @@ export class RecordStore {
     return join(this.manifestsDir, `${digest}.json`);
   }
 
-  /** Stores a manifest under its digest (once) and returns the digest. */
-  /** Stores a manifest by its digest (`digest` when the caller computed it already). */
+  /** Makes a stored manifest durable (it was written whole, atomically, before). */
+  async syncManifest(digest: string): Promise<void> {
+    const path = this.manifestPath(digest);
+    try {
+      const handle = await fsp.open(path, 'r');
+      await handle.sync().finally(() => handle.close());
+      await fsyncDir(this.manifestsDir);
+    } catch (err) {
+      throw fsError(err, path, 'flush');
+    }
+  }
+
+  /** Stores a manifest by its digest (`digest` when the caller computed it already), once. */
   async writeManifest(
     fileHashes: FileHashes,
     durable: boolean,

@@ -232,7 +232,12 @@ export class Store {
     now: number,
   ): SnapshotRecord {
     let size = 0;
-    for (const entry of Object.values(fileHashes)) size += entry.size ?? 0;
+    let fileCount = 0;
+    // One pass over a manifest that can hold hundreds of thousands of entries.
+    for (const path in fileHashes) {
+      size += fileHashes[path]?.size ?? 0;
+      fileCount++;
+    }
     const at = new Date(now).toISOString();
     return {
       version: 1,
@@ -250,7 +255,7 @@ export class Store {
       accessLevel: params.accessLevel ?? 'Invisible',
       accessPerUser: params.accessPerUser ?? {},
       digest,
-      fileCount: Object.keys(fileHashes).length,
+      fileCount,
       size,
       executions: 0,
       goneReason: null,
@@ -456,9 +461,10 @@ export class Store {
   private async freezeLocked(record: SnapshotRecord): Promise<SnapshotRecord> {
     if (record.frozen) return record;
     const manifest = await this.records.readManifest(record.digest);
-    const present = await this.objects.present(uniqueHashes(manifest));
-    const missing = Object.keys(manifest).filter((p) => !present.has(manifest[p]?.sha1 ?? ''));
-    if (missing.length > 0) {
+    const hashes = uniqueHashes(manifest);
+    const present = await this.objects.present(hashes);
+    if (present.size < hashes.size) {
+      const missing = Object.keys(manifest).filter((p) => !present.has(manifest[p]?.sha1 ?? ''));
       throw new SnapupError(
         'MISSING_CONTENT',
         `${formatAddress(record)}: ${missing.length} declared file(s) have no content yet, e.g. ${missing[0]}`,
@@ -471,11 +477,10 @@ export class Store {
       updatedAt: new Date(this.now()).toISOString(),
     };
     if (this.durable) {
-      // Content and manifest reach the disk before the record that says they are there.
-      await this.objects.flush(uniqueHashes(manifest));
-      await writeFileAtomic(this.records.manifestPath(record.digest), JSON.stringify(manifest), {
-        fsync: true,
-      });
+      // Content and manifest reach the disk before the record that says they are there;
+      // flushing the whole file system (the usual case) took the manifest along.
+      const everything = await this.objects.flush(hashes);
+      if (!everything) await this.records.syncManifest(record.digest);
     }
     await this.records.write(frozen, this.durable);
     return frozen;
