@@ -145,7 +145,7 @@ describe('integrity', () => {
     await push({ dir: src, target: store, name: 'q', cacheDir });
     const file = HashCache.fileFor(cacheDir, realpathSync(src));
     const body = JSON.parse(readFileSync(file, 'utf8'));
-    body.scanStartNs = '0';
+    body.scanStartMs = 0;
     writeFileSync(file, JSON.stringify(body));
     expect(await push({ dir: src, target: store, name: 'q', cacheDir })).toMatchObject({
       hashedFiles: 1,
@@ -164,7 +164,7 @@ describe('integrity', () => {
     await push({ dir: src, target: store, name: 'c', cacheDir });
     const { realpathSync } = await import('node:fs');
     const file = HashCache.fileFor(cacheDir, realpathSync(src));
-    writeFileSync(file, '{"format":"snapup-hash-cache","version":2,"root":"/elsewhere"');
+    writeFileSync(file, '{"format":"snapup-hash-cache","version":3,"root":"/elsewhere"');
     let s = await push({ dir: src, target: store, name: 'c', cacheDir });
     expect(s).toMatchObject({ hashedFiles: 2, cachedFiles: 0 });
     // A well-formed cache of another root (lying hashes) is not trusted either.

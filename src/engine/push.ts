@@ -429,5 +429,5 @@ function outgoing(f: ManifestFile): OutgoingFile {
 /** Size and mtime as the scan saw them; anything else means re-hash before sending. */
 function unchangedSinceScan(f: ManifestFile): boolean {
   const now = restat(f);
-  return now !== undefined && now.size === f.size && now.mtimeNs === f.mtimeNs;
+  return now !== undefined && now.size === f.size && now.mtimeMs === f.mtimeMs;
 }

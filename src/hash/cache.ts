@@ -1,6 +1,6 @@
 /**
- * The hash cache: what makes a second push fast. A file whose size, mtime (ns), inode
- * and mode are those recorded is not read again.
+ * The hash cache: what makes a second push fast. A file whose size, mtime, inode and
+ * mode are those recorded is not read again.
  *
  * Racy entries (git's "racy clean" problem): a file written in the same timestamp tick
  * as it was hashed can change again without its mtime moving. Each cache records when
@@ -19,8 +19,12 @@ import type { ScannedFile } from '../scan/walk.js';
 import { writeFileAtomic } from '../util/atomic.js';
 
 const FORMAT = 'snapup-hash-cache';
-/** 2: one array per field (columns) instead of an object per file; 1 is ignored. */
-const VERSION = 2;
+/**
+ * 3: mtimes as Node's millisecond doubles and inodes as numbers (2 kept them as decimal
+ * strings of ns and bigints: a BigInt and two strings per file to compare). 2: one array
+ * per field instead of an object per file. Older versions are ignored.
+ */
+const VERSION = 3;
 
 /**
  * The file's body: one array per field, index i describing `paths[i]`, and all sha1s as
@@ -30,9 +34,9 @@ const VERSION = 2;
 interface Columns {
   paths: string[];
   sizes: number[];
-  /** Decimal strings: ns mtimes and inodes do not fit a double. */
-  mtimes: string[];
-  inos: string[];
+  /** `mtimeMs` as stat gives it: compared exactly, so it round-trips through JSON. */
+  mtimes: number[];
+  inos: number[];
   modes: number[];
   /** 40 hex digits per file, concatenated. */
   sha1s: string;
@@ -42,10 +46,9 @@ interface CacheFile extends Columns {
   format: typeof FORMAT;
   version: typeof VERSION;
   root: string;
-  scanStartNs: string;
+  scanStartMs: number;
 }
 
-const DIGITS = /^\d+$/;
 const HEX = /^[0-9a-f]*$/;
 
 const EMPTY: Columns = { paths: [], sizes: [], mtimes: [], inos: [], modes: [], sha1s: '' };
@@ -59,7 +62,7 @@ function columnsOf(parsed: unknown, rootReal: string): CacheFile | undefined {
   if (typeof parsed !== 'object' || parsed === null) return undefined;
   const c = parsed as Record<string, unknown>;
   if (c.format !== FORMAT || c.version !== VERSION || c.root !== rootReal) return undefined;
-  if (typeof c.scanStartNs !== 'string' || !DIGITS.test(c.scanStartNs)) return undefined;
+  if (typeof c.scanStartMs !== 'number' || !Number.isFinite(c.scanStartMs)) return undefined;
   const n = Array.isArray(c.paths) ? c.paths.length : -1;
   for (const key of ['paths', 'sizes', 'mtimes', 'inos', 'modes'] as const) {
     if (!Array.isArray(c[key]) || (c[key] as unknown[]).length !== n) return undefined;
@@ -82,8 +85,8 @@ export class HashCache {
     private readonly root: string,
     private readonly previous: Columns,
     private readonly index: Map<string, number>,
-    private readonly previousScanStartNs: bigint,
-    private readonly scanStartNs: bigint,
+    private readonly previousScanStartMs: number,
+    private readonly scanStartMs: number,
   ) {}
 
   static fileFor(cacheDir: string, rootReal: string): string {
@@ -92,15 +95,15 @@ export class HashCache {
   }
 
   /** Loads the cache of `rootReal`; never fails (a bad cache is an empty one). */
-  static async load(cacheDir: string, rootReal: string, scanStartNs: bigint): Promise<HashCache> {
+  static async load(cacheDir: string, rootReal: string, scanStartMs: number): Promise<HashCache> {
     const file = HashCache.fileFor(cacheDir, rootReal);
     let columns = EMPTY;
-    let previousStart = 0n;
+    let previousStart = 0;
     try {
       const parsed = columnsOf(JSON.parse(await fsp.readFile(file, 'utf8')), rootReal);
       if (parsed) {
         columns = parsed;
-        previousStart = BigInt(parsed.scanStartNs);
+        previousStart = parsed.scanStartMs;
       }
     } catch {
       // missing or unreadable: start empty
@@ -109,7 +112,7 @@ export class HashCache {
     columns.paths.forEach((path, i) => {
       if (typeof path === 'string') index.set(path, i);
     });
-    return new HashCache(file, rootReal, columns, index, previousStart, scanStartNs);
+    return new HashCache(file, rootReal, columns, index, previousStart, scanStartMs);
   }
 
   /**
@@ -121,8 +124,8 @@ export class HashCache {
     if (i === undefined) return undefined;
     const p = this.previous;
     if (p.sizes[i] !== f.size || p.modes[i] !== f.mode) return undefined;
-    if (p.mtimes[i] !== f.mtimeNs.toString() || p.inos[i] !== f.ino.toString()) return undefined;
-    if (f.mtimeNs >= this.previousScanStartNs) {
+    if (p.mtimes[i] !== f.mtimeMs || p.inos[i] !== f.ino) return undefined;
+    if (f.mtimeMs >= this.previousScanStartMs) {
       // Re-hashed now; saving this run's later scan start lets the next run trust it.
       this.changed = true;
       return undefined;
@@ -147,7 +150,7 @@ export class HashCache {
       format: FORMAT,
       version: VERSION,
       root: this.root,
-      scanStartNs: this.scanStartNs.toString(),
+      scanStartMs: this.scanStartMs,
       paths: [],
       sizes: [],
       mtimes: [],
@@ -161,14 +164,14 @@ export class HashCache {
       out.paths.push(path);
       if (typeof kept === 'number') {
         out.sizes.push(p.sizes[kept] as number);
-        out.mtimes.push(p.mtimes[kept] as string);
-        out.inos.push(p.inos[kept] as string);
+        out.mtimes.push(p.mtimes[kept] as number);
+        out.inos.push(p.inos[kept] as number);
         out.modes.push(p.modes[kept] as number);
         sha1s.push(p.sha1s.slice(40 * kept, 40 * kept + 40));
       } else {
         out.sizes.push(kept.f.size);
-        out.mtimes.push(kept.f.mtimeNs.toString());
-        out.inos.push(kept.f.ino.toString());
+        out.mtimes.push(kept.f.mtimeMs);
+        out.inos.push(kept.f.ino);
         out.modes.push(kept.f.mode);
         sha1s.push(kept.sha1);
       }
@@ -180,10 +183,10 @@ export class HashCache {
 }
 
 /**
- * The racy threshold for a scan starting now, in ns like file mtimes. File systems stamp
+ * The racy threshold for a scan starting now, in ms like `mtimeMs`. File systems stamp
  * mtimes from a coarse clock that can lag the wall clock by a scheduler tick (up to
  * 10 ms), so the threshold is moved back by twice that to stay on the safe side.
  */
-export function scanStartNs(): bigint {
-  return BigInt(Date.now() - 20) * 1_000_000n;
+export function scanStartMs(): number {
+  return Date.now() - 20;
 }

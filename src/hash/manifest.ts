@@ -9,7 +9,7 @@ import { fsError, SnapupError } from '../errors.js';
 import { comparePaths, digestOfSorted } from '../protocol/manifest.js';
 import type { FileHashes, Permissions } from '../protocol/types.js';
 import { checkRoot, type ScannedFile, walk } from '../scan/walk.js';
-import { HashCache, scanStartNs } from './cache.js';
+import { HashCache, scanStartMs } from './cache.js';
 import { HashQueue } from './hasher.js';
 import { type HashResult, sha1File } from './sha1-file.js';
 
@@ -71,11 +71,11 @@ export async function buildManifest(
   emit: EventSink,
   clock: StageClock,
 ): Promise<Manifest> {
-  const startNs = scanStartNs();
+  const startMs = scanStartMs();
   let skipped = 0;
   const rootReal = checkRoot(root);
   const cacheDir = options.cacheDir === undefined ? defaultCacheDir() : options.cacheDir;
-  const cache = cacheDir === false ? undefined : await HashCache.load(cacheDir, rootReal, startNs);
+  const cache = cacheDir === false ? undefined : await HashCache.load(cacheDir, rootReal, startMs);
   const files: ManifestFile[] = [];
   const misses: ScannedFile[] = [];
   let cachedBytes = 0;
@@ -239,8 +239,8 @@ export function hashNow(f: ScannedFile): HashResult {
 /** A fresh stat of a scanned file, or undefined when it is gone. */
 export function restat(f: ScannedFile): ScannedFile | undefined {
   try {
-    const s = statSync(f.abs, { bigint: true });
-    return { ...f, size: Number(s.size), mtimeNs: s.mtimeNs, ino: s.ino, mode: Number(s.mode) };
+    const s = statSync(f.abs);
+    return { ...f, size: s.size, mtimeMs: s.mtimeMs, ino: s.ino, mode: s.mode };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw fsError(err, f.abs, 'stat');
