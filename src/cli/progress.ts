@@ -2,7 +2,8 @@
  * Shows engine events on a terminal: one cli-progress bar per long stage on stderr, and
  * warnings as lines. Nothing is drawn when stderr is not a TTY (scripts, CI, --json).
  */
-import cliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
+import type CliProgress from 'cli-progress';
 import type { EngineEvent, EventSink } from '../engine/events.js';
 import { formatBytes, formatMs } from './format.js';
 
@@ -13,8 +14,15 @@ export interface ProgressOptions {
   warnings: boolean;
 }
 
+/** Loaded only when a bar is drawn: runs without a terminal never pay for it. */
+let cliProgress: typeof CliProgress | undefined;
+function bars(): typeof CliProgress {
+  cliProgress ??= createRequire(import.meta.url)('cli-progress') as typeof CliProgress;
+  return cliProgress;
+}
+
 export function progressSink(options: ProgressOptions): { sink: EventSink; stop: () => void } {
-  let bar: cliProgress.SingleBar | undefined;
+  let bar: CliProgress.SingleBar | undefined;
   let barStage = '';
   const stop = () => {
     bar?.stop();
@@ -25,7 +33,8 @@ export function progressSink(options: ProgressOptions): { sink: EventSink; stop:
     if (barStage !== stage || !bar) {
       stop();
       barStage = stage;
-      bar = new cliProgress.SingleBar(
+      const { SingleBar, Presets } = bars();
+      bar = new SingleBar(
         {
           stream: process.stderr,
           format: `${stage.padEnd(8)} [{bar}] {percentage}% | {done}/{all} | {detail}`,
@@ -33,7 +42,7 @@ export function progressSink(options: ProgressOptions): { sink: EventSink; stop:
           clearOnComplete: true,
           fps: 10,
         },
-        cliProgress.Presets.shades_classic,
+        Presets.shades_classic,
       );
       bar.start(total, value, payload);
     } else {

@@ -6,10 +6,10 @@
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
 import { abortError } from '../errors.js';
 
-let pool: Piscina | undefined;
+let pool: Promise<Piscina> | undefined;
 
 /**
  * The compiled worker. Under vitest this module runs from src/*.ts while workers can only
@@ -21,13 +21,17 @@ function workerFile(): string {
   return fileURLToPath(new URL('../../dist/workers/pool.js', import.meta.url));
 }
 
-export function workerPool(): Piscina {
-  pool ??= new Piscina({
-    filename: workerFile(),
-    minThreads: 0,
-    maxThreads: availableParallelism(),
-    idleTimeout: 200,
-  });
+/** The pool, made on first use: piscina itself is loaded only then (a no-op push never is). */
+export function workerPool(): Promise<Piscina> {
+  pool ??= import('piscina').then(
+    ({ Piscina }) =>
+      new Piscina({
+        filename: workerFile(),
+        minThreads: 0,
+        maxThreads: availableParallelism(),
+        idleTimeout: 200,
+      }),
+  );
   return pool;
 }
 
@@ -37,7 +41,9 @@ export function runInPool<T>(
   task: unknown,
   signal?: AbortSignal,
 ): Promise<T> {
-  const run = workerPool().run(task, signal ? { name, signal } : { name }) as Promise<T>;
+  const run = workerPool().then(
+    (p) => p.run(task, signal ? { name, signal } : { name }) as Promise<T>,
+  );
   return run.catch((err: unknown) => {
     throw signal?.aborted ? abortError(signal) : err;
   });
