@@ -274,10 +274,12 @@ export class CbClient implements PushTarget, PullSource {
       const bytes = contents[i];
       return bytes instanceof Uint8Array ? [{ ...item, bytes }] : [];
     });
+    // Each received file has a buffer of its own (entryBytes): hand them over, not copies.
     const written = await runInPool<RestoreResult[]>(
       'restore',
       { objectsDir: '', items: fetched },
       signal,
+      fetched.map((f) => f.bytes.buffer as ArrayBuffer),
     );
     let next = 0;
     return items.map((item, i) => {

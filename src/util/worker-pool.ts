@@ -35,14 +35,23 @@ export function workerPool(): Promise<Piscina> {
   return pool;
 }
 
-/** Runs a worker task; cancelled by `signal` with the abort's own reason (not piscina's). */
+/**
+ * Runs a worker task; cancelled by `signal` with the abort's own reason (not piscina's).
+ * `transfer` hands buffers over instead of copying them: the caller must not use them again.
+ */
 export function runInPool<T>(
   name: 'hash' | 'ingest' | 'restore' | 'read',
   task: unknown,
   signal?: AbortSignal,
+  transfer?: ArrayBuffer[],
 ): Promise<T> {
   const run = workerPool().then(
-    (p) => p.run(task, signal ? { name, signal } : { name }) as Promise<T>,
+    (p) =>
+      p.run(task, {
+        name,
+        ...(signal ? { signal } : {}),
+        ...(transfer ? { transferList: transfer } : {}),
+      }) as Promise<T>,
   );
   return run.catch((err: unknown) => {
     throw signal?.aborted ? abortError(signal) : err;
