@@ -379,7 +379,7 @@ async function receiveBatch(
     }
     const size = entry.header.size ?? 0;
     if (size <= SMALL_ENTRY) {
-      pending.push({ path, bytes: await entryBytes(entry) });
+      pending.push({ path, bytes: await entryBytes(entry), handOver: true });
       pendingBytes += size;
       if (pending.length >= 256 || pendingBytes >= 8 << 20) await flush();
       continue;

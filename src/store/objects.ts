@@ -155,7 +155,7 @@ export class ObjectStore {
    * errors. Per item: the stored object, or the error that stopped it.
    */
   async putFiles(
-    items: readonly (IngestItem & { origin: string })[],
+    items: readonly (IngestItem & { origin: string; handOver?: boolean | undefined })[],
     signal?: AbortSignal,
   ): Promise<(StoredObject | SnapupError)[]> {
     // Stores made before packs existed lack the folder.
@@ -166,9 +166,10 @@ export class ObjectStore {
       {
         packDir: this.packs.dir,
         tempDir: this.tempDir,
-        items: items.map(({ origin: _, ...item }) => item),
+        items: items.map(({ origin: _, handOver: __, ...item }) => item),
       },
       signal,
+      items.flatMap((i) => (i.handOver && i.bytes ? [i.bytes.buffer as ArrayBuffer] : [])),
     );
     if (pack) this.packs.add(pack.id, pack.entries);
     return results.map((r, i) => {
