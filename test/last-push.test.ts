@@ -4,9 +4,12 @@
  */
 import { utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CbClient, type ServerInfo } from '../src/client/cb-client.js';
 import { type LocalBackend, openStore, type PushOptions, push } from '../src/index.js';
+import type { RunningServer } from '../src/server/serve.js';
 import { tempDir, writeTree } from './helpers.js';
+import { clientFor, PASSWORDS, testServer } from './server-helpers.js';
 
 function setup() {
   const dir = tempDir();
@@ -85,5 +88,78 @@ describe('pushing an unchanged folder again', () => {
     const first = await push(base);
     const second = await push(base);
     expect(second.snapshot.tag).not.toBe(first.snapshot.tag);
+  });
+});
+
+describe('over HTTP', () => {
+  let server: RunningServer;
+  beforeAll(async () => {
+    server = await testServer();
+  });
+  afterAll(() => server.close());
+
+  /** A client that counts its newSnapshot calls (each sends the whole manifest). */
+  function counting(options: { list?: boolean } = {}) {
+    const calls = { newSnapshot: 0 };
+    class Counting extends CbClient {
+      override newSnapshot(...args: Parameters<CbClient['newSnapshot']>) {
+        calls.newSnapshot++;
+        return super.newSnapshot(...args);
+      }
+      override async serverInfo(): Promise<ServerInfo> {
+        const info = await super.serverInfo();
+        if (options.list !== false) return info;
+        return { ...info, extensions: info.extensions.filter((e) => e !== 'list') };
+      }
+    }
+    const client = new Counting({
+      server: server.url,
+      credentials: { user: 'alice', password: PASSWORDS.alice as string },
+    });
+    return { client, calls };
+  }
+
+  it('confirms an unchanged push from the listing (manifest digests) without sending the manifest', async () => {
+    const { dir, cacheDir } = setup();
+    const { client, calls } = counting();
+    try {
+      const base: PushOptions = { dir, target: client, name: 'web', cacheDir };
+      await push(base);
+      edit(dir, 'a.txt', 'edited');
+      const edited = await push(base);
+      expect(calls.newSnapshot).toBe(2);
+      const again = await push(base);
+      expect(again.snapshot).toMatchObject({ tag: edited.snapshot.tag, frozen: true });
+      expect(again).toMatchObject({ mode: 'none', uploadedFiles: 0, requests: 1 });
+      expect(calls.newSnapshot).toBe(2);
+      // Removed meanwhile: not in the listing, so it is pushed again under its tag.
+      await client.remove(edited.snapshot);
+      const back = await push(base);
+      expect(back.snapshot).toMatchObject({ tag: edited.snapshot.tag, frozen: true });
+      expect(calls.newSnapshot).toBe(3);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('without the list extension, names the remembered snapshot in newSnapshot instead', async () => {
+    const { dir, cacheDir } = setup();
+    const { client, calls } = counting({ list: false });
+    try {
+      const base: PushOptions = { dir, target: client, name: 'site', cacheDir };
+      await push(base);
+      edit(dir, 'a.txt', 'edited');
+      const edited = await push(base);
+      const again = await push(base);
+      expect(again.snapshot.tag).toBe(edited.snapshot.tag);
+      expect(calls.newSnapshot).toBe(3);
+      const lister = clientFor(server);
+      expect((await lister.list({ name: 'site' })).map((s) => s.tag).sort()).toEqual(
+        ['default', edited.snapshot.tag].sort(),
+      );
+      await lister.close();
+    } finally {
+      await client.close();
+    }
   });
 });

@@ -201,6 +201,19 @@ export class CbClient implements PushTarget, PullSource {
     );
   }
 
+  /** Through the list extension, whose entries our server gives a `manifestDigest`. */
+  async frozenWithDigest(
+    address: SnapshotAddress,
+    digest: string,
+    signal?: AbortSignal,
+  ): Promise<SnapshotMeta | undefined> {
+    if (!(await this.serverInfo()).extensions.includes('list')) return undefined;
+    const filter: { owner?: string; name: string } = { name: address.name };
+    if (address.owner) filter.owner = address.owner;
+    const found = (await this.list(filter, signal)).find((s) => s.tag === address.tag);
+    return found?.frozen && found.manifestDigest === digest ? found : undefined;
+  }
+
   async lacks(): Promise<Set<string>> {
     throw new SnapupError(
       'UNSUPPORTED',

@@ -70,32 +70,58 @@ export async function push(options: PushOptions): Promise<PushSummary> {
   const meta = snapshotParams(options);
   const manifest = await buildManifest(options.dir, options, emit, clock);
   const session = new PushSession(options, emit, clock, manifest);
-  let summary: PushSummary;
-  if (options.dryRun) summary = await session.dryRun(meta);
-  else {
-    const memory = lastPushMemory(options, manifest.rootReal, meta);
-    const last = await memory?.recall();
-    const same =
-      last !== undefined &&
-      meta.tag === undefined &&
-      last.manifestDigest === manifest.digest &&
-      last.optionsDigest === optionsDigest(meta);
-    summary = same
-      ? await session.run({ ...meta, tag: last.tag }).catch((err: unknown) => {
-          // That tag was removed and reused for other content meanwhile: push as asked.
-          if (isSnapupError(err) && err.code === 'FROZEN')
-            return new PushSession(options, emit, clock, manifest).run(meta);
-          throw err;
-        })
-      : await session.run(meta);
-    await memory?.remember({
-      tag: summary.snapshot.tag,
-      manifestDigest: summary.manifestDigest,
-      optionsDigest: optionsDigest(meta),
-    });
-  }
+  const summary = options.dryRun
+    ? await session.dryRun(meta)
+    : await runRemembering(options, session, meta, () =>
+        new PushSession(options, emit, clock, manifest).run(meta),
+      );
   emit({ type: 'summary', summary });
   return summary;
+}
+
+/**
+ * Runs the push, first checking what its last push under this name became (last-push.ts):
+ * with the same manifest and options and no tag asked for, it is that snapshot.
+ */
+async function runRemembering(
+  options: PushOptions,
+  session: PushSession,
+  meta: NewSnapshotParams,
+  asAsked: () => Promise<PushSummary>,
+): Promise<PushSummary> {
+  const memory = lastPushMemory(options, session.manifest.rootReal, meta);
+  const last = await memory?.recall();
+  const summary =
+    last !== undefined &&
+    meta.tag === undefined &&
+    last.manifestDigest === session.manifest.digest &&
+    last.optionsDigest === optionsDigest(meta)
+      ? await repeatLast(session, { ...meta, tag: last.tag }, asAsked)
+      : await session.run(meta);
+  await memory?.remember({
+    tag: summary.snapshot.tag,
+    manifestDigest: summary.manifestDigest,
+    optionsDigest: optionsDigest(meta),
+  });
+  return summary;
+}
+
+/**
+ * The last push's snapshot, confirmed as cheaply as the target allows: from a listing that
+ * gives digests (no manifest sent), else by naming it exactly with the manifest (B.10).
+ */
+async function repeatLast(
+  session: PushSession,
+  asLast: NewSnapshotParams & { name?: string; tag: string },
+  asAsked: () => Promise<PushSummary>,
+): Promise<PushSummary> {
+  const held = await session.held({ name: asLast.name as string, tag: asLast.tag });
+  if (held) return held;
+  return session.run(asLast).catch((err: unknown) => {
+    // That tag was removed and reused for other content meanwhile: push as asked.
+    if (isSnapupError(err) && err.code === 'FROZEN') return asAsked();
+    throw err;
+  });
 }
 
 /**
@@ -155,7 +181,7 @@ class PushSession {
     private readonly options: PushOptions,
     private readonly emit: EventSink,
     private readonly clock: StageClock,
-    private readonly manifest: Manifest,
+    readonly manifest: Manifest,
   ) {
     this.files = manifest.files;
     this.fileHashes = toFileHashes(manifest.files);
@@ -203,6 +229,19 @@ class PushSession {
       `${changed[0]?.abs}: ${changed.length} file(s) kept changing during the push; push again when they are stable`,
       { path: changed[0]?.abs, data: { files: changed.map((f) => f.path) } },
     );
+  }
+
+  /**
+   * This push's summary when the target already holds exactly this manifest, frozen, at
+   * `address`, asked without sending the manifest; undefined when it does not (or cannot say).
+   */
+  async held(address: SnapshotAddress): Promise<PushSummary | undefined> {
+    const { target, signal } = this.options;
+    const ask = target.frozenWithDigest?.bind(target);
+    if (!ask) return undefined;
+    this.requests++;
+    const snapshot = await this.clock.run('negotiate', () => ask(address, this.digest, signal));
+    return snapshot ? this.summary(snapshot) : undefined;
   }
 
   async dryRun(meta: NewSnapshotParams): Promise<PushSummary> {

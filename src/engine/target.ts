@@ -64,6 +64,16 @@ export interface PushTarget {
     signal?: AbortSignal,
   ): Promise<NewSnapshotResponse>;
   freeze(address: SnapshotAddress, signal?: AbortSignal): Promise<SnapshotMeta>;
+  /**
+   * Optional: the frozen snapshot at `address` when its manifest has digest `digest`,
+   * found without sending the manifest (a CB server that lists digests); undefined when
+   * it is not there, differs, or the target cannot tell.
+   */
+  frozenWithDigest?(
+    address: SnapshotAddress,
+    digest: string,
+    signal?: AbortSignal,
+  ): Promise<SnapshotMeta | undefined>;
   /** The subset of `sha1s` the target lacks, without changing anything (for --dry-run). */
   lacks(sha1s: readonly string[], signal?: AbortSignal): Promise<Set<string>>;
 }

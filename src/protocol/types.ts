@@ -130,6 +130,11 @@ export interface SnapshotMeta {
   accessPerUser: Record<string, AccessLevel>;
   fileCount: number;
   size: number;
+  /**
+   * Our server's extension: the manifest's digest (protocol/manifest.ts), so a client can
+   * tell that a snapshot holds exactly its manifest without sending the manifest again.
+   */
+  manifestDigest?: string;
 }
 
 export interface NewSnapshotResponse {

@@ -55,6 +55,7 @@ export function recordToMeta(r: SnapshotRecord): SnapshotMeta {
     accessPerUser: r.accessPerUser,
     fileCount: r.fileCount,
     size: r.size,
+    manifestDigest: r.digest,
   };
 }
 
