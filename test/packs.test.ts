@@ -20,7 +20,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LocalBackend } from '../src/backends/local.js';
 import { pull } from '../src/engine/pull.js';
-import { parsePackIndex } from '../src/store/pack-file.js';
+import { packIndexText, parsePackIndex } from '../src/store/pack-file.js';
+import { PackIndex } from '../src/store/packs.js';
 import { type BatchFile, Store } from '../src/store/store.js';
 import { readTree, sha1, storedObjects, tempDir } from './helpers.js';
 
@@ -187,6 +188,31 @@ describe('pack files', () => {
     expect(await store.gc()).toMatchObject({ removedObjects: 0, repackedPacks: 0 });
   });
 
+  it('gc merges small packs (one per push of a few edited files) into one', async () => {
+    const root = join(tempDir(), 'store');
+    const store = await Store.open(root);
+    const all: Record<string, string> = {};
+    for (let push = 0; push < 3; push++) {
+      const files = Object.fromEntries(
+        Array.from({ length: 5 }, (_, i) => [`p${push}/f${i}.txt`, `push ${push} file ${i}\n`]),
+      );
+      Object.assign(all, files);
+      await packedSnapshot(store, `edit${push}`, files);
+    }
+    expect(packIds(root)).toHaveLength(3);
+    expect(await store.gc()).toMatchObject({
+      removedObjects: 0,
+      keptObjects: 15,
+      repackedPacks: 3,
+    });
+    expect(packIds(root)).toHaveLength(1);
+    expect(packIds(root, '.pack')).toEqual(packIds(root));
+    for (const content of Object.values(all))
+      expect(await readAll(store, sha1(content))).toBe(content);
+    // One small pack left alone: nothing to merge it with.
+    expect(await store.gc()).toMatchObject({ repackedPacks: 0 });
+  });
+
   it('another store instance finds objects packed after it loaded, and objects gc moved to a new pack', async () => {
     const root = join(tempDir(), 'store');
     const writer = await Store.open(root);
@@ -231,5 +257,28 @@ describe('pack files', () => {
     const store = await Store.open(root);
     await packedSnapshot(store, 'app', FILES);
     expect(storedObjects(root)).toHaveLength(30);
+  });
+});
+
+describe('the pack index', () => {
+  it('answers a refresh that arrives during a scan with a scan that starts after it', async () => {
+    const dir = tempDir();
+    const index = new PackIndex(dir);
+    const sha = sha1('late');
+    let seenByFirst: boolean | undefined;
+    const first = index.refresh();
+    // Runs when the first scan is over and before the second starts.
+    const written = first.then(() => {
+      seenByFirst = index.get(sha) !== undefined;
+      writeFileSync(join(dir, 'late.pack'), 'late');
+      writeFileSync(join(dir, 'late.idx'), packIndexText([{ sha1: sha, offset: 0, size: 4 }]));
+    });
+    const second = index.refresh();
+    const third = index.refresh();
+    expect(second).not.toBe(first);
+    expect(third).toBe(second);
+    await Promise.all([written, second]);
+    expect(seenByFirst).toBe(false);
+    expect(index.get(sha)).toMatchObject({ offset: 0, size: 4 });
   });
 });

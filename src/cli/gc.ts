@@ -24,7 +24,7 @@ export function gcCommand(): Command {
       if (g.json) return printJson(report);
       const verb = o.dryRun ? 'would remove' : 'removed';
       process.stdout.write(
-        `${verb} ${report.removedObjects} object(s) (${formatBytes(report.removedBytes)}), ${report.removedSnapshots} expired snapshot(s), ${report.removedManifests} manifest(s), ${report.removedTempFiles} stale temp file(s); kept ${report.keptObjects} object(s)${report.repackedPacks > 0 ? `, rewrote ${report.repackedPacks} pack(s) without their dead objects` : ''}\n`,
+        `${verb} ${report.removedObjects} object(s) (${formatBytes(report.removedBytes)}), ${report.removedSnapshots} expired snapshot(s), ${report.removedManifests} manifest(s), ${report.removedTempFiles} stale temp file(s); kept ${report.keptObjects} object(s)${report.repackedPacks > 0 ? `, rewrote ${report.repackedPacks} pack(s) (dead objects dropped, small packs merged)` : ''}\n`,
       );
     });
 }

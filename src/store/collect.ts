@@ -11,11 +11,16 @@ import { fsyncDir } from '../util/atomic.js';
 import type { ObjectStore } from './objects.js';
 import { type PackEntry, writePackSync } from './pack-file.js';
 
+/** Packs with fewer objects than this are merged by gc (a batch makes up to 256). */
+const MERGE_BELOW = 64;
+/** Size of the packs gc writes: a push's batch size. */
+const PACK_TARGET = 8 << 20;
+
 export interface CollectReport {
   removedObjects: number;
   removedBytes: number;
   keptObjects: number;
-  /** Packs rewritten without their dead objects. */
+  /** Packs rewritten: without their dead objects, or merged when small. */
   repackedPacks: number;
 }
 
@@ -42,6 +47,9 @@ export async function collectObjects(
   }
   const packs = objects.packs;
   await packs.refresh();
+  /** Packs to rewrite (some objects dead, or too small to keep apart), with their live objects. */
+  const rewrite: { id: string; live: PackEntry[] }[] = [];
+  const small: { id: string; live: PackEntry[] }[] = [];
   for (const [id, entries] of packs.all()) {
     const live: PackEntry[] = [];
     for (const e of entries) {
@@ -53,47 +61,71 @@ export async function collectObjects(
         report.removedBytes += e.size;
       }
     }
-    if (live.length === entries.length || options.dryRun) continue;
-    if (live.length > 0) {
-      await repack(objects, id, live);
-      report.repackedPacks++;
-    }
-    await removePack(objects, id);
+    if (live.length < entries.length) rewrite.push({ id, live });
+    else if (live.length < MERGE_BELOW) small.push({ id, live });
+  }
+  // Every push of a few edited files makes a small pack; many of them slow every lookup.
+  if (small.length > 1) rewrite.push(...small);
+  if (!options.dryRun && rewrite.length > 0) {
+    await repack(objects, rewrite);
+    report.repackedPacks = rewrite.filter((r) => r.live.length > 0).length;
   }
   report.keptObjects = kept.size;
   await removeOrphanPacks(objects, options);
   return report;
 }
 
-/** Writes `live` (entries of pack `id`) into a new, durable pack. */
-async function repack(objects: ObjectStore, id: string, live: readonly PackEntry[]) {
+/**
+ * Writes the live objects of `sources` into new packs of at most PACK_TARGET bytes, makes
+ * them durable, and only then removes the sources.
+ */
+async function repack(objects: ObjectStore, sources: readonly { id: string; live: PackEntry[] }[]) {
   const packs = objects.packs;
-  const path = packs.packPath(id);
-  let handle: fsp.FileHandle | undefined;
-  try {
-    handle = await fsp.open(path, 'r');
-    const data = Buffer.allocUnsafeSlow(live.reduce((sum, e) => sum + e.size, 0));
-    const entries: PackEntry[] = [];
-    let offset = 0;
-    for (const e of live) {
-      const { bytesRead } = await handle.read(data, offset, e.size, e.offset);
-      if (bytesRead !== e.size)
-        throw Object.assign(new Error('pack is truncated'), { code: 'EIO' });
-      entries.push({ sha1: e.sha1, offset, size: e.size });
-      offset += e.size;
+  let data: Buffer[] = [];
+  let entries: PackEntry[] = [];
+  let size = 0;
+  const written: string[] = [];
+  const flush = () => {
+    if (entries.length === 0) return;
+    const id = writePackSync(packs.dir, objects.tempDir, Buffer.concat(data, size), entries);
+    packs.add(id, entries);
+    written.push(id);
+    data = [];
+    entries = [];
+    size = 0;
+  };
+  for (const { id, live } of sources) {
+    if (live.length === 0) continue;
+    const path = packs.packPath(id);
+    const handle = await fsp.open(path, 'r').catch((err: unknown) => {
+      throw fsError(err, path, 'repack');
+    });
+    try {
+      for (const e of live) {
+        if (size + e.size > PACK_TARGET) flush();
+        const bytes = Buffer.allocUnsafeSlow(e.size);
+        const { bytesRead } = await handle.read(bytes, 0, e.size, e.offset);
+        if (bytesRead !== e.size)
+          throw Object.assign(new Error('pack is truncated'), { code: 'EIO' });
+        data.push(bytes);
+        entries.push({ sha1: e.sha1, offset: size, size: e.size });
+        size += e.size;
+      }
+    } catch (err) {
+      throw fsError(err, path, 'repack');
+    } finally {
+      await handle.close();
     }
-    const fresh = writePackSync(packs.dir, objects.tempDir, data, entries);
-    for (const file of [packs.packPath(fresh), packs.indexPath(fresh)]) {
+  }
+  flush();
+  for (const id of written) {
+    for (const file of [packs.packPath(id), packs.indexPath(id)]) {
       const fh = await fsp.open(file, 'r');
       await fh.sync().finally(() => fh.close());
     }
-    await fsyncDir(packs.dir);
-    packs.add(fresh, entries);
-  } catch (err) {
-    throw fsError(err, path, 'repack');
-  } finally {
-    await handle?.close();
   }
+  if (written.length > 0) await fsyncDir(packs.dir);
+  for (const { id } of sources) await removePack(objects, id);
 }
 
 async function removePack(objects: ObjectStore, id: string): Promise<void> {

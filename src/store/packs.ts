@@ -14,7 +14,8 @@ export class PackIndex {
   private readonly packs = new Map<string, PackEntry[]>();
   /** Where each packed object is (its first pack, by id, when it is in several). */
   private objects = new Map<string, PackedLocation>();
-  private refreshing: Promise<void> | undefined;
+  private scanning: Promise<void> | undefined;
+  private nextScan: Promise<void> | undefined;
 
   constructor(readonly dir: string) {}
 
@@ -51,14 +52,24 @@ export class PackIndex {
   }
 
   /**
-   * Reads the indexes of packs not seen yet and forgets packs whose index is gone.
-   * Concurrent callers share one pass.
+   * Reads the indexes of packs not seen yet and forgets packs whose index is gone. What a
+   * caller sees was read after its call: one arriving while a scan runs waits for the next
+   * one, which everyone arriving meanwhile shares.
    */
   refresh(): Promise<void> {
-    this.refreshing ??= this.scan().finally(() => {
-      this.refreshing = undefined;
-    });
-    return this.refreshing;
+    if (!this.scanning) {
+      this.scanning = this.scan().finally(() => {
+        this.scanning = undefined;
+      });
+      return this.scanning;
+    }
+    // After the running scan, whether it read everything or failed.
+    const again = () => {
+      this.nextScan = undefined;
+      return this.refresh();
+    };
+    this.nextScan ??= this.scanning.then(again, again);
+    return this.nextScan;
   }
 
   private async scan(): Promise<void> {
