@@ -6,7 +6,7 @@ import { createReadStream, readFileSync } from 'node:fs';
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import { splitWithin } from '../engine/plan.js';
 import type { OutgoingFile, PullSource, PushTarget, RestoreRequest } from '../engine/target.js';
 import { type ErrorCode, fsError, SnapupError } from '../errors.js';

@@ -2,7 +2,7 @@
  * CB wire types (specs/cb-protocol.md), validated at runtime with zod so that the local
  * store, the HTTP server and the client all accept and produce exactly the same shapes.
  */
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import { SnapupError } from '../errors.js';
 import { checkSnapshotPath } from './paths.js';
 
@@ -35,9 +35,10 @@ export type FileEntry = z.infer<typeof fileEntrySchema>;
  * per-entry cost of a generic schema was the largest part of that.
  */
 export const fileHashesSchema = z
-  .custom<Record<string, FileEntry>>((value) => checkFileHashes(value) === null, {
-    error: (issue) => checkFileHashes(issue.input) ?? 'invalid',
-  })
+  .custom<Record<string, FileEntry>>(
+    (value) => checkFileHashes(value) === null,
+    (input: unknown) => ({ message: checkFileHashes(input) ?? 'invalid' }),
+  )
   .transform(cleanFileHashes);
 
 /** A copy with only the known fields, so nothing a client adds is stored. */

@@ -6,7 +6,7 @@
 import { Readable } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import tar from 'tar-stream';
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import { isSnapupError, SnapupError } from '../errors.js';
 import { checkSnapshotPath } from '../protocol/paths.js';
 import {

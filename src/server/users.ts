@@ -7,7 +7,7 @@ import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import { SnapupError } from '../errors.js';
 import { checkName } from '../protocol/types.js';
 import { writeFileAtomic } from '../util/atomic.js';

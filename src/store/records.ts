@@ -9,7 +9,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import { fsError, SnapupError } from '../errors.js';
 import { manifestDigest } from '../protocol/manifest.js';
 import {
