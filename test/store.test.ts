@@ -261,3 +261,24 @@ describe('durability', () => {
     expect(synced).toHaveBeenCalledOnce();
   });
 });
+
+describe('frozenWithDigest', () => {
+  it('finds a frozen, visible, live snapshot with that manifest digest, and nothing else', async () => {
+    let now = Date.now();
+    const store = await newStore(() => now);
+    const meta = await fullSnapshot(store, 'ann', 'app', 'v1', { expirationTimeSec: 60 });
+    const digest = meta.manifestDigest as string;
+    const at = { name: 'app', tag: 'v1' };
+    expect(await store.frozenWithDigest('ann', at, digest)).toMatchObject({ tag: 'v1' });
+    expect(await store.frozenWithDigest('ann', at, '0'.repeat(64))).toBeUndefined();
+    expect(await store.frozenWithDigest('ann', { name: 'app', tag: 'v2' }, digest)).toBeUndefined();
+    // Another user who may not see it, and an unfrozen snapshot with the same manifest.
+    expect(await store.frozenWithDigest('bob', { ...at, owner: 'ann' }, digest)).toBeUndefined();
+    await store.newSnapshot('ann', { name: 'app', tag: 'wip', fileHashes: manifest });
+    expect(
+      await store.frozenWithDigest('ann', { name: 'app', tag: 'wip' }, digest),
+    ).toBeUndefined();
+    now += 120_000;
+    expect(await store.frozenWithDigest('ann', at, digest)).toBeUndefined();
+  });
+});

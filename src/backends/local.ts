@@ -92,6 +92,10 @@ export class LocalBackend implements PushTarget, PullSource {
     return this.store.readObject(sha1, signal);
   }
 
+  frozenWithDigest(address: SnapshotAddress, digest: string) {
+    return this.store.frozenWithDigest(this.user, address, digest);
+  }
+
   restoreBatch(_address: SnapshotAddress, items: readonly RestoreRequest[], signal?: AbortSignal) {
     return this.store.objects.restoreFiles(items, signal);
   }

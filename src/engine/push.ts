@@ -165,7 +165,8 @@ export function snapshotParams(o: SnapshotOptions): NewSnapshotParams {
 class PushSession {
   private files: ManifestFile[];
   /** `files` as the request's map, and its digest: rebuilt only when a re-hash changes them. */
-  private fileHashes: FileHashes;
+  /** `files` as the request's map, built when a request needs it (a confirmed no-op never does). */
+  private fileHashesMemo: FileHashes | undefined;
   private digest: string;
   private readonly uploadedHashes = new Set<string>();
   /** Paths the target refused with a hash mismatch in this round. */
@@ -184,7 +185,6 @@ class PushSession {
     readonly manifest: Manifest,
   ) {
     this.files = manifest.files;
-    this.fileHashes = toFileHashes(manifest.files);
     this.digest = manifest.digest;
     this.singleMax = options.singleMax ?? DEFAULT_SINGLE_MAX;
     this.concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
@@ -377,6 +377,11 @@ class PushSession {
     return { changed };
   }
 
+  private get fileHashes(): FileHashes {
+    this.fileHashesMemo ??= toFileHashes(this.files);
+    return this.fileHashesMemo;
+  }
+
   private metaFor(address: SnapshotAddress): NewSnapshotParams {
     return {
       ...snapshotParams(this.options),
@@ -413,7 +418,7 @@ class PushSession {
     }
     this.files = next;
     this.mismatched.clear();
-    this.fileHashes = toFileHashes(next);
+    this.fileHashesMemo = undefined;
     this.digest = digestOfSorted(next);
   }
 

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import { fsError, SnapupError } from '../errors.js';
+import { fsError, isSnapupError, SnapupError } from '../errors.js';
 import { uniqueHashes } from '../protocol/manifest.js';
 import { checkSnapshotPath } from '../protocol/paths.js';
 import type {
@@ -330,6 +330,22 @@ export class Store {
       snapshot: recordToMeta(record),
       fileHashes: await this.records.readManifest(record.digest),
     };
+  }
+
+  /**
+   * The frozen snapshot at `address` when `caller` may read it and its manifest has
+   * `digest`; undefined otherwise. A read without the lock: an unchanged push asks this.
+   */
+  async frozenWithDigest(
+    caller: string,
+    address: SnapshotAddress,
+    digest: string,
+  ): Promise<SnapshotMeta | undefined> {
+    const record = await this.resolve(caller, address, 'read').catch((err: unknown) => {
+      if (isSnapupError(err) && (err.code === 'NOT_FOUND' || err.code === 'GONE')) return undefined;
+      throw err;
+    });
+    return record?.frozen && record.digest === digest ? recordToMeta(record) : undefined;
   }
 
   async list(
