@@ -4,10 +4,11 @@
  * proper-lockfile uses an atomic mkdir and refreshes the lock's mtime, so the lock of a
  * killed process goes stale and is taken over instead of blocking the store forever.
  */
-import lockfile from 'proper-lockfile';
 import { SnapupError } from '../errors.js';
 
 export async function withLock<T>(lockPath: string, fn: () => Promise<T>): Promise<T> {
+  // Loaded on first use: commands that only read the store never take the lock.
+  const { default: lockfile } = await import('proper-lockfile');
   let release: () => Promise<void>;
   try {
     release = await lockfile.lock(lockPath, {
