@@ -101,6 +101,56 @@ describe('interrupted pushes', () => {
   });
 });
 
+describe('an interrupted push (SIGTERM, as from Ctrl-C)', () => {
+  it('stops cleanly with exit code 130 and a message, leaves no temp file, and resumes', async () => {
+    const src = tempDir();
+    manyFiles(src, 400, 64 * 1024);
+    const store = join(tempDir(), 'store');
+    const env = { SNAPUP_STORE: store, XDG_CACHE_HOME: tempDir() };
+    const child = spawn(
+      process.execPath,
+      [CLI, 'push', src, '--name', 't', '--single-max', '0', '--concurrency', '1'],
+      { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    // Signalled once content is arriving: the store's lock has been taken by then, which
+    // loads proper-lockfile's signal hook (it must not turn the clean stop into a kill).
+    await new Promise<void>((resolve, reject) => {
+      const timer = setInterval(() => {
+        let n = 0;
+        try {
+          n = storedObjects(store).length;
+        } catch {
+          // store not created yet
+        }
+        if (n >= 50) {
+          clearInterval(timer);
+          child.kill('SIGTERM');
+          resolve();
+        }
+      }, 5);
+      child.on('exit', () => {
+        clearInterval(timer);
+        reject(new Error('push finished before it could be interrupted'));
+      });
+    });
+    const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
+    expect(code).toBe(130);
+    expect(stderr).toMatch(/interrupted by SIGTERM.*run the same command again to resume/);
+    expect(readdirSync(join(store, 'tmp'))).toEqual([]);
+    const before = storedObjects(store).length;
+    const r = await runCli(['push', src, '--name', 't', '--single-max', '0', '--json'], { env });
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      uploadedFiles: 400 - before,
+      snapshot: { name: 't', frozen: true },
+    });
+  });
+});
+
 describe('concurrent pushes', () => {
   it('two processes pushing overlapping trees into one store both succeed', async () => {
     const a = tempDir();

@@ -133,8 +133,10 @@ export function interruptSignal(): AbortSignal {
       ),
     );
   };
-  process.once('SIGINT', () => onSignal('SIGINT'));
-  process.once('SIGTERM', () => onSignal('SIGTERM'));
+  // `on`, not `once`: kept registered so that a library's exit hook (proper-lockfile's
+  // signal-exit) sees a handler and does not re-raise the signal over the clean stop.
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
   return controller.signal;
 }
 

@@ -45,12 +45,20 @@ export function serveCommand(): Command {
       if (g.json) printJson({ url: server.url });
       else process.stderr.write(`snapup serve: listening on ${server.url}\n`);
       await new Promise<void>((done) => {
+        let stopping = false;
+        // Kept registered while shutting down: a library's exit hook (proper-lockfile's
+        // signal-exit) re-raises a signal it believes nobody else handles.
         const stop = () => {
-          process.stderr.write('snapup serve: shutting down\n');
+          if (stopping) {
+            process.stderr.write('snapup serve: stopping now, without waiting\n');
+            process.exit(130);
+          }
+          stopping = true;
+          process.stderr.write('snapup serve: shutting down (again to stop at once)\n');
           server.close().then(done, done);
         };
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
       });
     });
 }
