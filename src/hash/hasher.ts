@@ -19,7 +19,8 @@ export interface HashOptions {
   onProgress?: (files: number, bytes: number) => void;
 }
 
-const BATCH_FILES = 256;
+/** Measured on 50,000 small files: 256 → 1024 cut the task overhead (manifest 0.83 → 0.77 s); more gains nothing. */
+const BATCH_FILES = 1024;
 const BATCH_BYTES = 8 << 20;
 /** Below this much work, worker start-up (~40 ms) costs more than it saves. */
 const INLINE_BYTES = 4 << 20;
