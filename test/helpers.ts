@@ -1,5 +1,5 @@
 /** Test helpers: temp folders, trees on disk, and running the built CLI. */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   chmodSync,
@@ -140,4 +140,42 @@ export function storedObjects(store: string): string[] {
         .flatMap((n) => parsePackIndex(readFileSync(join(packs, n), 'utf8')).map((e) => e.sha1))
     : [];
   return [...new Set([...loose, ...packed])];
+}
+
+/**
+ * Sends `signal` to a running push once the store holds `count` objects (part of the
+ * content arrived); fails if the push ends first.
+ */
+export function signalWhenStored(
+  child: ChildProcess,
+  store: string,
+  count: number,
+  signal: NodeJS.Signals,
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const timer = setInterval(() => {
+      let n = 0;
+      try {
+        n = storedObjects(store).length;
+      } catch {
+        // store not created yet
+      }
+      if (n >= count) {
+        clearInterval(timer);
+        child.kill(signal);
+        resolve();
+      }
+    }, 5);
+    child.on('exit', () => {
+      clearInterval(timer);
+      reject(new Error(`push finished before it could be sent ${signal}`));
+    });
+  });
+}
+
+/** `count` files of `size` distinct bytes each (seeded), spread over `folders` folders. */
+export function manyFiles(root: string, count: number, size: number, seed = 0, folders = 7) {
+  const files: Record<string, Buffer> = {};
+  for (let i = 0; i < count; i++) files[`d${i % folders}/f${i}.bin`] = bytes(seed + i + 1, size);
+  writeTree(root, files);
 }

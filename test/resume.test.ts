@@ -3,13 +3,15 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openStore, pull, push } from '../src/index.js';
-import { bytes, CLI, readTree, runCli, storedObjects, tempDir, writeTree } from './helpers.js';
-
-function manyFiles(root: string, count: number, size: number, seed = 0) {
-  const files: Record<string, Buffer> = {};
-  for (let i = 0; i < count; i++) files[`d${i % 7}/f${i}.bin`] = bytes(seed + i + 1, size);
-  writeTree(root, files);
-}
+import {
+  CLI,
+  manyFiles,
+  readTree,
+  runCli,
+  signalWhenStored,
+  storedObjects,
+  tempDir,
+} from './helpers.js';
 
 describe('interrupted pushes', () => {
   it('resumes an aborted push, sending only what is still missing', async () => {
@@ -60,25 +62,7 @@ describe('interrupted pushes', () => {
       },
     );
     // Kill once part of the content arrived.
-    await new Promise<void>((resolve, reject) => {
-      const timer = setInterval(() => {
-        let n = 0;
-        try {
-          n = storedObjects(store).length;
-        } catch {
-          // store not created yet
-        }
-        if (n >= 50) {
-          clearInterval(timer);
-          child.kill('SIGKILL');
-          resolve();
-        }
-      }, 5);
-      child.on('exit', () => {
-        clearInterval(timer);
-        reject(new Error('push finished before it could be killed'));
-      });
-    });
+    await signalWhenStored(child, store, 50, 'SIGKILL');
     await new Promise((r) => child.on('close', r));
     const before = storedObjects(store).length;
     expect(before).toBeLessThan(400);
@@ -118,25 +102,7 @@ describe('an interrupted push (SIGTERM, as from Ctrl-C)', () => {
     });
     // Signalled once content is arriving: the store's lock has been taken by then, which
     // loads proper-lockfile's signal hook (it must not turn the clean stop into a kill).
-    await new Promise<void>((resolve, reject) => {
-      const timer = setInterval(() => {
-        let n = 0;
-        try {
-          n = storedObjects(store).length;
-        } catch {
-          // store not created yet
-        }
-        if (n >= 50) {
-          clearInterval(timer);
-          child.kill('SIGTERM');
-          resolve();
-        }
-      }, 5);
-      child.on('exit', () => {
-        clearInterval(timer);
-        reject(new Error('push finished before it could be interrupted'));
-      });
-    });
+    await signalWhenStored(child, store, 50, 'SIGTERM');
     const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
     expect(code).toBe(130);
     expect(stderr).toMatch(/interrupted by SIGTERM.*run the same command again to resume/);

@@ -9,20 +9,15 @@ import { startServer } from '../src/server/serve.js';
 import {
   bytes,
   CLI,
+  manyFiles,
   readTree,
   runCli,
   sha1,
-  storedObjects,
+  signalWhenStored,
   tempDir,
   writeTree,
 } from './helpers.js';
 import { clientFor, PASSWORDS, testServer } from './server-helpers.js';
-
-function manyFiles(root: string, count: number, size: number, seed = 0) {
-  const files: Record<string, Buffer> = {};
-  for (let i = 0; i < count; i++) files[`d${i % 5}/f${i}.bin`] = bytes(seed + i + 1, size);
-  writeTree(root, files);
-}
 
 describe('push and pull over HTTP against snapup serve', () => {
   let server: RunningServer;
@@ -234,19 +229,7 @@ describe('interruptions over HTTP', () => {
         ],
         { env: { ...process.env, ...env }, stdio: 'ignore' },
       );
-      await new Promise<void>((resolve, reject) => {
-        const timer = setInterval(async () => {
-          if (storedObjects(server.store.root).length >= 20) {
-            clearInterval(timer);
-            child.kill('SIGKILL');
-            resolve();
-          }
-        }, 10);
-        child.on('exit', () => {
-          clearInterval(timer);
-          reject(new Error('push ended before it was killed'));
-        });
-      });
+      await signalWhenStored(child, server.store.root, 20, 'SIGKILL');
       const r = await runCli(
         ['push', src, '--server', server.url, '--name', 'killed', '--single-max', '0', '--json'],
         { env },
