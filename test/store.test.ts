@@ -1,3 +1,4 @@
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { Store } from '../src/store/store.js';
@@ -280,5 +281,32 @@ describe('frozenWithDigest', () => {
     ).toBeUndefined();
     now += 120_000;
     expect(await store.frozenWithDigest('ann', at, digest)).toBeUndefined();
+  });
+});
+
+describe('large files', () => {
+  it('are copied on a worker: verified against the declared hash, nothing left on a mismatch, the source named when it fails', async () => {
+    const store = await newStore();
+    const dir = tempDir();
+    const big = Buffer.alloc(3 << 20, 7);
+    big.write('distinct', 12345);
+    const file = join(dir, 'big.bin');
+    writeFileSync(file, big);
+    const objects = store.objects;
+    await expect(objects.putFile(file, sha1('something else'))).rejects.toMatchObject({
+      code: 'HASH_MISMATCH',
+      message: expect.stringContaining(file),
+    });
+    expect(await objects.has(sha1(big))).toBe(false);
+    expect(readdirSync(objects.tempDir)).toEqual([]);
+    expect(await objects.putFile(file, sha1(big))).toEqual({ sha1: sha1(big), size: big.length });
+    const chunks: Buffer[] = [];
+    for await (const c of objects.read(sha1(big))) chunks.push(c);
+    expect(Buffer.concat(chunks).equals(big)).toBe(true);
+    await expect(
+      objects.putFile(join(dir, 'gone.bin'), undefined, undefined, 3 << 20),
+    ).rejects.toMatchObject({
+      message: expect.stringContaining(join(dir, 'gone.bin')),
+    });
   });
 });

@@ -1,6 +1,12 @@
 /** Piscina worker: the CPU- and syscall-heavy loops, run off the main thread on every core. */
 import { type HashResult, sha1Files } from '../src/hash/sha1-file.js';
-import { type IngestAnswer, type IngestItem, ingestFiles } from '../src/store/ingest.js';
+import {
+  copyFileIn,
+  type IngestAnswer,
+  type IngestItem,
+  type IngestResult,
+  ingestFiles,
+} from '../src/store/ingest.js';
 import {
   type ObjectRef,
   type ReadResult,
@@ -28,4 +34,13 @@ export function restore(task: { objectsDir: string; items: RestoreItem[] }): Res
 
 export function read(task: { objectsDir: string; refs: ObjectRef[] }): ReadResult[] {
   return readObjects(task.objectsDir, task.refs);
+}
+
+export function copy(task: {
+  objectsDir: string;
+  tempDir: string;
+  file: string;
+  expected?: string;
+}): IngestResult {
+  return copyFileIn(task.objectsDir, task.tempDir, task.file, task.expected);
 }

@@ -5,9 +5,11 @@
  * promise round trips, which is what a push of tens of thousands of small files spends
  * its time on.
  */
-import { hash } from 'node:crypto';
-import { closeSync, openSync, readSync } from 'node:fs';
+import { createHash, hash } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { type PackEntry, writePackSync } from './pack-file.js';
+import { tempPathIn } from './sync-write.js';
 
 export interface IngestItem {
   /** The local file to copy, or… */
@@ -106,5 +108,81 @@ export function ingestFiles(
     return {
       results: results.map((r) => ('error' in r ? r : { error: e.message, code: e.code })),
     };
+  }
+}
+
+/** One chunk buffer per worker for large copies, reused. */
+let chunk: Buffer | undefined;
+
+/**
+ * Copies one large file into the store on a worker: read in 1 MiB chunks, hash, write to a
+ * temp file, compare with `expected`, rename into `objects/`. The hashing runs on the
+ * workers of both cores instead of the main thread's one.
+ */
+export function copyFileIn(
+  objectsDir: string,
+  tempDir: string,
+  file: string,
+  expected: string | undefined,
+): IngestResult & { side?: 'source' | 'store' } {
+  chunk ??= Buffer.allocUnsafeSlow(1 << 20);
+  const buf = chunk;
+  let source: number;
+  try {
+    source = openSync(file, 'r');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    return { error: e.message, code: e.code, side: 'source' };
+  }
+  const temp = tempPathIn(tempDir, expected ?? 'copy');
+  let target: number | undefined;
+  let side: 'source' | 'store' = 'store';
+  try {
+    target = openSync(temp, 'wx', 0o444);
+    const digest = createHash('sha1');
+    let size = 0;
+    for (;;) {
+      side = 'source';
+      const n = readSync(source, buf, 0, buf.length, null);
+      side = 'store';
+      if (n === 0) break;
+      const part = n === buf.length ? buf : buf.subarray(0, n);
+      digest.update(part);
+      let written = 0;
+      while (written < n) written += writeSync(target, part, written);
+      size += n;
+    }
+    closeSync(target);
+    target = undefined;
+    const sha1 = digest.digest('hex');
+    if (expected !== undefined && sha1 !== expected) {
+      rmSync(temp, { force: true });
+      return {
+        error: `content hashes to ${sha1}, not the declared ${expected}`,
+        code: 'HASH_MISMATCH',
+        actual: sha1,
+      };
+    }
+    publishSync(objectsDir, temp, sha1);
+    return { sha1, size };
+  } catch (err) {
+    rmSync(temp, { force: true });
+    const e = err as NodeJS.ErrnoException;
+    return { error: e.message, code: e.code, side };
+  } finally {
+    if (target !== undefined) closeSync(target);
+    closeSync(source);
+  }
+}
+
+/** Renames a verified temp file to its object path, making the shard folder if it is gone. */
+function publishSync(objectsDir: string, temp: string, sha1: string): void {
+  const target = join(objectsDir, sha1.slice(0, 2), sha1);
+  try {
+    renameSync(temp, target);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    mkdirSync(join(objectsDir, sha1.slice(0, 2)), { recursive: true });
+    renameSync(temp, target);
   }
 }
