@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { HashCache } from '../src/hash/cache.js';
 import type { OutgoingFile, PushTarget } from '../src/index.js';
 import { openStore, pull, push } from '../src/index.js';
-import { bytes, sha1, tempDir, writeTree } from './helpers.js';
+import { bytes, readTree, sha1, tempDir, writeTree } from './helpers.js';
 
 /** A target that runs `before` ahead of the first upload of each file. */
 function intercept(target: PushTarget, before: (f: OutgoingFile) => void): PushTarget {
@@ -196,6 +196,33 @@ describe('integrity', () => {
     writeFileSync(file, JSON.stringify(oneBad));
     s = await push({ dir: src, target: store, name: 'c', cacheDir });
     expect(s).toMatchObject({ hashedFiles: 1, cachedFiles: 1 });
+  });
+
+  it('pulls a large file on a worker with its mode, and refuses a corrupt large object naming it', async () => {
+    const src = tempDir();
+    const big = bytes(11, 3 * 1024 * 1024);
+    writeTree(src, { 'big.bin': { content: big, mode: 0o755 }, 'small.txt': 'fine' });
+    const store = await openStore(join(tempDir(), 'store'));
+    await push({ dir: src, target: store, name: 'large', cacheDir: false });
+    const dest = join(tempDir(), 'out');
+    await pull({ source: store, address: { name: 'large', tag: 'default' }, dest });
+    expect(readTree(dest)).toEqual(readTree(src));
+
+    const objectPath = store.store.objects.pathOf(sha1(big));
+    const { chmodSync } = await import('node:fs');
+    chmodSync(objectPath, 0o644);
+    const damaged = Buffer.from(big);
+    damaged[2_000_000] = (damaged[2_000_000] ?? 0) ^ 0xff;
+    writeFileSync(objectPath, damaged);
+    const again = join(tempDir(), 'again');
+    await expect(
+      pull({ source: store, address: { name: 'large', tag: 'default' }, dest: again }),
+    ).rejects.toMatchObject({
+      code: 'CORRUPT_OBJECT',
+      message: expect.stringContaining(objectPath),
+    });
+    expect(readdirSync(again)).not.toContain('big.bin');
+    expect(readdirSync(again).filter((n) => n.endsWith('.tmp'))).toEqual([]);
   });
 
   it('detects a corrupt store object on pull and writes no corrupt file', async () => {

@@ -14,6 +14,7 @@ import {
   type RestoreResult,
   readObjects,
   restoreFiles,
+  restoreLargeFile,
 } from '../src/store/restore.js';
 
 export function hash(paths: string[]): HashResult[] {
@@ -43,4 +44,8 @@ export function copy(task: {
   expected?: string;
 }): IngestResult {
   return copyFileIn(task.objectsDir, task.tempDir, task.file, task.expected);
+}
+
+export function restoreLarge(task: { objectsDir: string; item: RestoreItem }): RestoreResult {
+  return restoreLargeFile(task.objectsDir, task.item);
 }

@@ -92,6 +92,10 @@ export class LocalBackend implements PushTarget, PullSource {
     return this.store.readObject(sha1, signal);
   }
 
+  restoreLarge(_address: SnapshotAddress, item: RestoreRequest, signal?: AbortSignal) {
+    return this.store.objects.restoreLarge(item, signal);
+  }
+
   frozenWithDigest(address: SnapshotAddress, digest: string) {
     return this.store.frozenWithDigest(this.user, address, digest);
   }

@@ -8,17 +8,12 @@ import { dirname, join, resolve } from 'node:path';
 import { fsError, SnapupError } from '../errors.js';
 import { comparePaths } from '../protocol/manifest.js';
 import { checkSnapshotPath } from '../protocol/paths.js';
-import {
-  type FileEntry,
-  fileModeOf,
-  type Permissions,
-  type SnapshotAddress,
-} from '../protocol/types.js';
+import { type FileEntry, fileModeOf, type SnapshotAddress } from '../protocol/types.js';
 import { tempName } from '../util/atomic.js';
 import { runAll } from '../util/run-all.js';
 import { type EventSink, type PullSummary, peakRssBytes, StageClock } from './events.js';
 import { BATCH_FILE_MAX, groupTransfers } from './plan.js';
-import type { PullSource } from './target.js';
+import type { PullSource, RestoreRequest } from './target.js';
 
 export interface PullOptions {
   source: PullSource;
@@ -81,19 +76,18 @@ export async function pull(options: PullOptions): Promise<PullSummary> {
       units,
       options.concurrency ?? 8,
       async (unit, taskSignal) => {
-        const targets = unit.map((path) => join(dest, ...path.split('/')));
-        for (const t of targets) await ensureDir(dirname(t), madeDirs);
-        if (unit.length > 1 && source.restoreBatch) {
-          const items = unit.map((path, i) => {
-            const entry = fileHashes[path] as FileEntry;
-            return {
-              path,
-              sha1: entry.sha1,
-              size: entry.size ?? 0,
-              target: targets[i] as string,
-              mode: fileModeOf(entry.permissions),
-            };
-          });
+        const items = unit.map((path): RestoreRequest => {
+          const entry = fileHashes[path] as FileEntry;
+          return {
+            path,
+            sha1: entry.sha1,
+            size: entry.size ?? 0,
+            target: join(dest, ...path.split('/')),
+            mode: fileModeOf(entry.permissions),
+          };
+        });
+        for (const item of items) await ensureDir(dirname(item.target), madeDirs);
+        if (items.length > 1 && source.restoreBatch) {
           const results = await source.restoreBatch(address, items, taskSignal);
           for (const r of results) {
             if (r instanceof Error) throw r;
@@ -101,14 +95,15 @@ export async function pull(options: PullOptions): Promise<PullSummary> {
           }
           return;
         }
-        const path = unit[0] as string;
-        const entry = fileHashes[path] as FileEntry;
+        const item = items[0] as RestoreRequest;
         done(
-          await writeVerified(
-            targets[0] as string,
-            source.read(address, path, entry.sha1, taskSignal),
-            entry.permissions,
-          ),
+          source.restoreLarge
+            ? await source.restoreLarge(address, item, taskSignal)
+            : await writeVerified(
+                item.target,
+                source.read(address, item.path, item.sha1, taskSignal),
+                item.mode,
+              ),
         );
       },
       signal,
@@ -181,7 +176,7 @@ async function ensureDir(dir: string, made: Set<string>): Promise<void> {
 async function writeVerified(
   target: string,
   chunks: AsyncIterable<Buffer>,
-  perms: Permissions,
+  mode: number,
 ): Promise<number> {
   const dir = dirname(target);
   const temp = tempName(dir, 'pull');
@@ -193,7 +188,7 @@ async function writeVerified(
       await handle.write(chunk);
       size += chunk.byteLength;
     }
-    await handle.chmod(fileModeOf(perms));
+    await handle.chmod(mode);
     await handle.close();
     handle = undefined;
     await fsp.rename(temp, target);

@@ -110,6 +110,15 @@ export interface PullSource {
     items: readonly RestoreRequest[],
     signal?: AbortSignal,
   ): Promise<(number | Error)[]>;
+  /**
+   * Optional: writes one large file itself, verified against its hash (the local store,
+   * on a worker). Without it the engine streams `read` into the file.
+   */
+  restoreLarge?(
+    address: SnapshotAddress,
+    item: RestoreRequest,
+    signal?: AbortSignal,
+  ): Promise<number>;
   /** Records that the snapshot was restored (its "execution"). */
   execute(address: SnapshotAddress, signal?: AbortSignal): Promise<SnapshotMeta>;
 }

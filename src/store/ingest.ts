@@ -5,11 +5,11 @@
  * promise round trips, which is what a push of tens of thousands of small files spends
  * its time on.
  */
-import { createHash, hash } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { hash } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, readSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { type PackEntry, writePackSync } from './pack-file.js';
-import { tempPathIn } from './sync-write.js';
+import { copyHashingSync, tempPathIn } from './sync-write.js';
 
 export interface IngestItem {
   /** The local file to copy, or… */
@@ -111,9 +111,6 @@ export function ingestFiles(
   }
 }
 
-/** One chunk buffer per worker for large copies, reused. */
-let chunk: Buffer | undefined;
-
 /**
  * Copies one large file into the store on a worker: read in 1 MiB chunks, hash, write to a
  * temp file, compare with `expected`, rename into `objects/`. The hashing runs on the
@@ -125,8 +122,6 @@ export function copyFileIn(
   file: string,
   expected: string | undefined,
 ): IngestResult & { side?: 'source' | 'store' } {
-  chunk ??= Buffer.allocUnsafeSlow(1 << 20);
-  const buf = chunk;
   let source: number;
   try {
     source = openSync(file, 'r');
@@ -136,25 +131,11 @@ export function copyFileIn(
   }
   const temp = tempPathIn(tempDir, expected ?? 'copy');
   let target: number | undefined;
-  let side: 'source' | 'store' = 'store';
   try {
     target = openSync(temp, 'wx', 0o444);
-    const digest = createHash('sha1');
-    let size = 0;
-    for (;;) {
-      side = 'source';
-      const n = readSync(source, buf, 0, buf.length, null);
-      side = 'store';
-      if (n === 0) break;
-      const part = n === buf.length ? buf : buf.subarray(0, n);
-      digest.update(part);
-      let written = 0;
-      while (written < n) written += writeSync(target, part, written);
-      size += n;
-    }
+    const { sha1, size } = copyHashingSync(source, target);
     closeSync(target);
     target = undefined;
-    const sha1 = digest.digest('hex');
     if (expected !== undefined && sha1 !== expected) {
       rmSync(temp, { force: true });
       return {
@@ -167,8 +148,8 @@ export function copyFileIn(
     return { sha1, size };
   } catch (err) {
     rmSync(temp, { force: true });
-    const e = err as NodeJS.ErrnoException;
-    return { error: e.message, code: e.code, side };
+    const e = err as NodeJS.ErrnoException & { side?: string };
+    return { error: e.message, code: e.code, side: e.side === 'source' ? 'source' : 'store' };
   } finally {
     if (target !== undefined) closeSync(target);
     closeSync(source);

@@ -215,6 +215,27 @@ export class ObjectStore {
   }
 
   /**
+   * Writes one large object out as a file on the worker pool, in chunks, verified (see
+   * restore.ts). The bytes written, or the error (a corrupt object names its store path).
+   */
+  async restoreLarge(item: RestoreItem, signal?: AbortSignal): Promise<number> {
+    await this.packs.refresh();
+    if (this.packs.get(item.sha1)) {
+      // Packs hold only small objects; one that is packed is read whole like them.
+      const [r] = await this.restoreFiles([item], signal);
+      if (typeof r === 'number') return r;
+      throw r;
+    }
+    const r = await runInPool<RestoreResult>(
+      'restoreLarge',
+      { objectsDir: this.dir, item },
+      signal,
+    );
+    if (!('error' in r)) return r.size;
+    throw this.readError(r, item.sha1) ?? fsError(errnoOf(r), item.target, 'write');
+  }
+
+  /**
    * Small objects read whole on the worker pool, each checked against its hash (for the
    * server's archive answer). Fails on the first object that is missing or corrupt.
    */

@@ -5,10 +5,18 @@
  * reads objects for a server's archive answer.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, openSync, readFileSync, readSync, renameSync, rmSync } from 'node:fs';
+import {
+  closeSync,
+  fchmodSync,
+  openSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  rmSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { PackedLocation } from './pack-file.js';
-import { tempPathIn, writeNewFileSync } from './sync-write.js';
+import { copyHashingSync, tempPathIn, writeNewFileSync } from './sync-write.js';
 
 /** An object to read: its hash and, when it is packed, where its bytes are. */
 export interface ObjectRef {
@@ -109,5 +117,41 @@ function restoreOne(objectsDir: string, item: RestoreItem, packs: OpenPacks): Re
     if (temp) rmSync(temp, { force: true });
     const e = err as NodeJS.ErrnoException;
     return { error: e.message, code: e.code };
+  }
+}
+
+/**
+ * Writes one large loose object out on a worker: 1 MiB chunks read, hashed and written to
+ * a temp file beside the target, which is renamed into place only if the hash matched.
+ */
+export function restoreLargeFile(objectsDir: string, item: RestoreItem): RestoreResult {
+  let source: number;
+  try {
+    source = openSync(objectPathIn(objectsDir, item.sha1), 'r');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    return { error: e.message, code: e.code === 'ENOENT' ? 'MISSING_OBJECT' : e.code };
+  }
+  const temp = tempPathIn(dirname(item.target), 'pull');
+  let target: number | undefined;
+  try {
+    target = openSync(temp, 'wx', 0o600);
+    const { sha1, size } = copyHashingSync(source, target);
+    fchmodSync(target, item.mode);
+    closeSync(target);
+    target = undefined;
+    if (sha1 !== item.sha1) {
+      rmSync(temp, { force: true });
+      return { error: 'store object is corrupt', code: 'CORRUPT_OBJECT', actual: sha1 };
+    }
+    renameSync(temp, item.target);
+    return { size };
+  } catch (err) {
+    rmSync(temp, { force: true });
+    const e = err as NodeJS.ErrnoException;
+    return { error: e.message, code: e.code };
+  } finally {
+    if (target !== undefined) closeSync(target);
+    closeSync(source);
   }
 }

@@ -2,8 +2,8 @@
  * Synchronous temp-file writing for the worker threads (ingest.ts, restore.ts): names no
  * other process or thread picks, and a new file written whole with its final mode.
  */
-import { randomBytes } from 'node:crypto';
-import { closeSync, fchmodSync, openSync, writeSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, fchmodSync, openSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { threadId } from 'node:worker_threads';
 
@@ -25,4 +25,37 @@ export function writeNewFileSync(path: string, bytes: Uint8Array, mode: number):
   } finally {
     closeSync(fd);
   }
+}
+
+/** One 1 MiB buffer per thread for chunked copies, reused. */
+let chunk: Buffer | undefined;
+
+/**
+ * Copies everything left in `source` to `target` in 1 MiB chunks, hashing on the way.
+ * A failure carries `side`: whether reading the source or writing the target failed.
+ */
+export function copyHashingSync(source: number, target: number): { sha1: string; size: number } {
+  chunk ??= Buffer.allocUnsafeSlow(1 << 20);
+  const buf = chunk;
+  const digest = createHash('sha1');
+  let size = 0;
+  for (;;) {
+    let n: number;
+    try {
+      n = readSync(source, buf, 0, buf.length, null);
+    } catch (err) {
+      throw Object.assign(err as Error, { side: 'source' });
+    }
+    if (n === 0) break;
+    const part = n === buf.length ? buf : buf.subarray(0, n);
+    digest.update(part);
+    try {
+      let written = 0;
+      while (written < n) written += writeSync(target, part, written);
+    } catch (err) {
+      throw Object.assign(err as Error, { side: 'target' });
+    }
+    size += n;
+  }
+  return { sha1: digest.digest('hex'), size };
 }

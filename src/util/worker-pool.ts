@@ -40,7 +40,7 @@ export function workerPool(): Promise<Piscina> {
  * `transfer` hands buffers over instead of copying them: the caller must not use them again.
  */
 export function runInPool<T>(
-  name: 'hash' | 'ingest' | 'copy' | 'restore' | 'read',
+  name: 'hash' | 'ingest' | 'copy' | 'restore' | 'restoreLarge' | 'read',
   task: unknown,
   signal?: AbortSignal,
   transfer?: ArrayBuffer[],
