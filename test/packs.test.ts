@@ -213,6 +213,21 @@ describe('pack files', () => {
     expect(await store.gc()).toMatchObject({ repackedPacks: 0 });
   });
 
+  it('gc leaves packs of a few large objects alone (small by count, not by size)', async () => {
+    const root = join(tempDir(), 'store');
+    const store = await Store.open(root);
+    for (let push = 0; push < 2; push++) {
+      const files = Object.fromEntries(
+        Array.from({ length: 2 }, (_, i) => [`big${i}.bin`, `${push}${i}`.repeat(700_000)]),
+      );
+      await packedSnapshot(store, `big${push}`, files);
+    }
+    const before = packIds(root);
+    expect(before).toHaveLength(2);
+    expect(await store.gc()).toMatchObject({ repackedPacks: 0 });
+    expect(packIds(root)).toEqual(before);
+  });
+
   it('another store instance finds objects packed after it loaded, and objects gc moved to a new pack', async () => {
     const root = join(tempDir(), 'store');
     const writer = await Store.open(root);

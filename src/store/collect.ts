@@ -11,8 +11,13 @@ import { fsyncDir } from '../util/atomic.js';
 import type { ObjectStore } from './objects.js';
 import { type PackEntry, writePackSync } from './pack-file.js';
 
-/** Packs with fewer objects than this are merged by gc (a batch makes up to 256). */
+/**
+ * Packs with fewer objects and bytes than these are merged by gc (a batch makes up to 256
+ * objects, 8 MiB). Both bounds: a pack of a few large objects is not small, and must not
+ * be rewritten on every run.
+ */
 const MERGE_BELOW = 64;
+const MERGE_BELOW_BYTES = 2 << 20;
 /** Size of the packs gc writes: a push's batch size. */
 const PACK_TARGET = 8 << 20;
 
@@ -62,7 +67,8 @@ export async function collectObjects(
       }
     }
     if (live.length < entries.length) rewrite.push({ id, live });
-    else if (live.length < MERGE_BELOW) small.push({ id, live });
+    else if (live.length < MERGE_BELOW && bytesOf(live) < MERGE_BELOW_BYTES)
+      small.push({ id, live });
   }
   // Every push of a few edited files makes a small pack; many of them slow every lookup.
   if (small.length > 1) rewrite.push(...small);
@@ -149,4 +155,8 @@ async function removeOrphanPacks(
     if (!stat || options.now - stat.mtimeMs < options.graceMs) continue;
     if (!options.dryRun) await fsp.rm(path, { force: true });
   }
+}
+
+function bytesOf(entries: readonly PackEntry[]): number {
+  return entries.reduce((sum, e) => sum + e.size, 0);
 }
