@@ -280,7 +280,7 @@ class PushSession {
         fileHashes: this.fileHashes,
       },
       this.options.signal,
-      { digest: this.digest },
+      { digest: this.digest, hashes: new Set(this.files.map((f) => f.sha1)) },
     );
   }
 

@@ -26,6 +26,8 @@ export interface OutgoingFile {
 /** What the engine vouches for about a request's manifest (see `newSnapshot`). */
 export interface BuiltManifest {
   digest: string;
+  /** The manifest's distinct content hashes. */
+  hashes?: ReadonlySet<string>;
 }
 
 export interface PushTarget {

@@ -155,15 +155,15 @@ export class Store {
 
   // ---------------------------------------------------------------- A1 newSnapshot
 
-  /** A1. The request is validated here, so every caller (CLI, library, server) is checked alike. */
   /**
    * A1. A request from over the wire is validated here; `built` (the in-process engine's
-   * own manifest, paths checked by its walk, with its digest) skips that second check.
+   * own manifest, paths checked by its walk, with its digest and distinct hashes) skips
+   * that second check and the second pass over the manifest.
    */
   async newSnapshot(
     caller: string,
     request: NewSnapshotRequest,
-    built?: { digest: string },
+    built?: { digest: string; hashes?: ReadonlySet<string> },
   ): Promise<NewSnapshotResponse> {
     if (built && request.fileHashes) {
       // Only the names are re-checked: they are small, and they become folder names.
@@ -173,6 +173,7 @@ export class Store {
         'newSnapshot',
       );
       params.fileHashes = request.fileHashes as FileHashes;
+      if (built.hashes) this.lastHashes = { digest: built.digest, hashes: built.hashes };
       return this.lock(() => this.newSnapshotLocked(caller, params, built.digest));
     }
     const params = parseOrThrow(newSnapshotRequestSchema, request, 'newSnapshot');
