@@ -17,35 +17,37 @@ import {
   restoreLargeFile,
 } from '../src/store/restore.js';
 
-export function hash(paths: string[]): HashResult[] {
-  return sha1Files(paths);
+/** `cancel`: the shared flag of util/cancel.ts, when the caller can cancel the task. */
+type Cancellable = { cancel?: Int32Array };
+
+export function hash(task: { paths: string[] } & Cancellable): HashResult[] {
+  return sha1Files(task.paths, task.cancel);
 }
 
-export function ingest(task: {
-  packDir: string;
-  tempDir: string;
-  items: IngestItem[];
-}): IngestAnswer {
-  return ingestFiles(task.packDir, task.tempDir, task.items);
+export function ingest(
+  task: { packDir: string; tempDir: string; items: IngestItem[] } & Cancellable,
+): IngestAnswer {
+  return ingestFiles(task.packDir, task.tempDir, task.items, task.cancel);
 }
 
-export function restore(task: { objectsDir: string; items: RestoreItem[] }): RestoreResult[] {
-  return restoreFiles(task.objectsDir, task.items);
+export function restore(
+  task: { objectsDir: string; items: RestoreItem[] } & Cancellable,
+): RestoreResult[] {
+  return restoreFiles(task.objectsDir, task.items, task.cancel);
 }
 
-export function read(task: { objectsDir: string; refs: ObjectRef[] }): ReadResult[] {
-  return readObjects(task.objectsDir, task.refs);
+export function read(task: { objectsDir: string; refs: ObjectRef[] } & Cancellable): ReadResult[] {
+  return readObjects(task.objectsDir, task.refs, task.cancel);
 }
 
-export function copy(task: {
-  objectsDir: string;
-  tempDir: string;
-  file: string;
-  expected?: string;
-}): IngestResult {
-  return copyFileIn(task.objectsDir, task.tempDir, task.file, task.expected);
+export function copy(
+  task: { objectsDir: string; tempDir: string; file: string; expected?: string } & Cancellable,
+): IngestResult {
+  return copyFileIn(task.objectsDir, task.tempDir, task.file, task.expected, task.cancel);
 }
 
-export function restoreLarge(task: { objectsDir: string; item: RestoreItem }): RestoreResult {
-  return restoreLargeFile(task.objectsDir, task.item);
+export function restoreLarge(
+  task: { objectsDir: string; item: RestoreItem } & Cancellable,
+): RestoreResult {
+  return restoreLargeFile(task.objectsDir, task.item, task.cancel);
 }

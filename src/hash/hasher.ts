@@ -116,7 +116,7 @@ export class HashQueue {
   private dispatch(batch: Batch): void {
     if (batch.indexes.length === 0) return;
     const paths = batch.indexes.map((i) => (this.jobs[i] as HashJob).abs);
-    const task = runInPool<HashResult[]>('hash', paths, this.controller.signal).then(
+    const task = runInPool<HashResult[]>('hash', { paths }, this.controller.signal).then(
       (out) => {
         batch.indexes.forEach((jobIndex, k) => {
           this.results[jobIndex] = out[k] as HashResult;

@@ -4,6 +4,7 @@
  */
 import { createHash, hash } from 'node:crypto';
 import { closeSync, openSync, readSync } from 'node:fs';
+import { throwIfCancelled } from '../util/cancel.js';
 
 export const READ_CHUNK = 1 << 20;
 
@@ -47,8 +48,9 @@ export function sha1File(path: string): FileDigest {
 }
 
 /** Hashes each path, reporting a failure per file instead of failing the batch. */
-export function sha1Files(paths: readonly string[]): HashResult[] {
+export function sha1Files(paths: readonly string[], cancel?: Int32Array): HashResult[] {
   return paths.map((path) => {
+    throwIfCancelled(cancel);
     try {
       return sha1File(path);
     } catch (err) {

@@ -8,6 +8,7 @@
 import { hash } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { Cancelled, throwIfCancelled } from '../util/cancel.js';
 import { type PackEntry, writePackSync } from './pack-file.js';
 import { copyHashingSync, tempPathIn } from './sync-write.js';
 
@@ -66,11 +67,13 @@ export function ingestFiles(
   packDir: string,
   tempDir: string,
   items: readonly IngestItem[],
+  cancel?: Int32Array,
 ): IngestAnswer {
   const entries: PackEntry[] = [];
   const packed = new Set<string>();
   let used = 0;
   const results = items.map((item): IngestResult => {
+    throwIfCancelled(cancel);
     let size: number;
     try {
       if (item.bytes) {
@@ -99,6 +102,7 @@ export function ingestFiles(
     return { sha1, size };
   });
   if (entries.length === 0) return { results };
+  throwIfCancelled(cancel);
   try {
     const id = writePackSync(packDir, tempDir, assembly.subarray(0, used), entries);
     return { results, pack: { id, entries } };
@@ -121,6 +125,7 @@ export function copyFileIn(
   tempDir: string,
   file: string,
   expected: string | undefined,
+  cancel?: Int32Array,
 ): IngestResult & { side?: 'source' | 'store' } {
   let source: number;
   try {
@@ -133,7 +138,7 @@ export function copyFileIn(
   let target: number | undefined;
   try {
     target = openSync(temp, 'wx', 0o444);
-    const { sha1, size } = copyHashingSync(source, target);
+    const { sha1, size } = copyHashingSync(source, target, cancel);
     closeSync(target);
     target = undefined;
     if (expected !== undefined && sha1 !== expected) {
@@ -148,6 +153,7 @@ export function copyFileIn(
     return { sha1, size };
   } catch (err) {
     rmSync(temp, { force: true });
+    if (err instanceof Cancelled) throw err;
     const e = err as NodeJS.ErrnoException & { side?: string };
     return { error: e.message, code: e.code, side: e.side === 'source' ? 'source' : 'store' };
   } finally {

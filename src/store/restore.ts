@@ -15,6 +15,7 @@ import {
   rmSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { Cancelled, throwIfCancelled } from '../util/cancel.js';
 import type { PackedLocation } from './pack-file.js';
 import { copyHashingSync, tempPathIn, writeNewFileSync } from './sync-write.js';
 
@@ -94,12 +95,31 @@ function checked(bytes: Uint8Array, sha1: string, problem: string): ReadResult {
   return actual === sha1 ? { bytes } : { error: problem, code: 'CORRUPT_OBJECT', actual };
 }
 
-export function readObjects(objectsDir: string, refs: readonly ObjectRef[]): ReadResult[] {
-  return withPacks((packs) => refs.map((ref) => readVerified(objectsDir, ref, packs)));
+export function readObjects(
+  objectsDir: string,
+  refs: readonly ObjectRef[],
+  cancel?: Int32Array,
+): ReadResult[] {
+  return withPacks((packs) =>
+    refs.map((ref) => {
+      throwIfCancelled(cancel);
+      return readVerified(objectsDir, ref, packs);
+    }),
+  );
 }
 
-export function restoreFiles(objectsDir: string, items: readonly RestoreItem[]): RestoreResult[] {
-  return withPacks((packs) => items.map((item) => restoreOne(objectsDir, item, packs)));
+/** Each item is written whole or not at all: a cancel is seen only between items. */
+export function restoreFiles(
+  objectsDir: string,
+  items: readonly RestoreItem[],
+  cancel?: Int32Array,
+): RestoreResult[] {
+  return withPacks((packs) =>
+    items.map((item) => {
+      throwIfCancelled(cancel);
+      return restoreOne(objectsDir, item, packs);
+    }),
+  );
 }
 
 function restoreOne(objectsDir: string, item: RestoreItem, packs: OpenPacks): RestoreResult {
@@ -124,7 +144,11 @@ function restoreOne(objectsDir: string, item: RestoreItem, packs: OpenPacks): Re
  * Writes one large loose object out on a worker: 1 MiB chunks read, hashed and written to
  * a temp file beside the target, which is renamed into place only if the hash matched.
  */
-export function restoreLargeFile(objectsDir: string, item: RestoreItem): RestoreResult {
+export function restoreLargeFile(
+  objectsDir: string,
+  item: RestoreItem,
+  cancel?: Int32Array,
+): RestoreResult {
   let source: number;
   try {
     source = openSync(objectPathIn(objectsDir, item.sha1), 'r');
@@ -136,7 +160,7 @@ export function restoreLargeFile(objectsDir: string, item: RestoreItem): Restore
   let target: number | undefined;
   try {
     target = openSync(temp, 'wx', 0o600);
-    const { sha1, size } = copyHashingSync(source, target);
+    const { sha1, size } = copyHashingSync(source, target, cancel);
     fchmodSync(target, item.mode);
     closeSync(target);
     target = undefined;
@@ -147,7 +171,11 @@ export function restoreLargeFile(objectsDir: string, item: RestoreItem): Restore
     renameSync(temp, item.target);
     return { size };
   } catch (err) {
+    // Closed first: the temp file is removed only once nothing writes to it.
+    if (target !== undefined) closeSync(target);
+    target = undefined;
     rmSync(temp, { force: true });
+    if (err instanceof Cancelled) throw err;
     const e = err as NodeJS.ErrnoException;
     return { error: e.message, code: e.code };
   } finally {

@@ -6,6 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, fchmodSync, openSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { threadId } from 'node:worker_threads';
+import { throwIfCancelled } from '../util/cancel.js';
 
 const nonce = randomBytes(4).toString('hex');
 let counter = 0;
@@ -32,14 +33,20 @@ let chunk: Buffer | undefined;
 
 /**
  * Copies everything left in `source` to `target` in 1 MiB chunks, hashing on the way.
- * A failure carries `side`: whether reading the source or writing the target failed.
+ * A failure carries `side`: whether reading the source or writing the target failed;
+ * a raised `cancel` flag stops it with Cancelled between chunks.
  */
-export function copyHashingSync(source: number, target: number): { sha1: string; size: number } {
+export function copyHashingSync(
+  source: number,
+  target: number,
+  cancel?: Int32Array,
+): { sha1: string; size: number } {
   chunk ??= Buffer.allocUnsafeSlow(1 << 20);
   const buf = chunk;
   const digest = createHash('sha1');
   let size = 0;
   for (;;) {
+    throwIfCancelled(cancel);
     let n: number;
     try {
       n = readSync(source, buf, 0, buf.length, null);

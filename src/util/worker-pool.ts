@@ -36,24 +36,34 @@ export function workerPool(): Promise<Piscina> {
 }
 
 /**
- * Runs a worker task; cancelled by `signal` with the abort's own reason (not piscina's).
+ * Runs a worker task. `signal` cancels it cooperatively: the task gets a shared flag that
+ * it checks between files and between chunks, and on seeing it raised removes what it was
+ * writing and stops. (Terminating the thread instead, as piscina's own abort does, left
+ * half-written temp files behind.) A cancelled task rejects with the abort's reason.
  * `transfer` hands buffers over instead of copying them: the caller must not use them again.
  */
 export function runInPool<T>(
   name: 'hash' | 'ingest' | 'copy' | 'restore' | 'restoreLarge' | 'read',
-  task: unknown,
+  task: object,
   signal?: AbortSignal,
   transfer?: ArrayBuffer[],
 ): Promise<T> {
+  if (signal?.aborted) return Promise.reject(abortError(signal));
+  const cancel = signal ? new Int32Array(new SharedArrayBuffer(4)) : undefined;
+  const onAbort = () => {
+    if (cancel) Atomics.store(cancel, 0, 1);
+  };
+  signal?.addEventListener('abort', onAbort, { once: true });
   const run = workerPool().then(
     (p) =>
-      p.run(task, {
+      p.run(cancel ? { ...task, cancel } : task, {
         name,
-        ...(signal ? { signal } : {}),
         ...(transfer ? { transferList: transfer } : {}),
       }) as Promise<T>,
   );
-  return run.catch((err: unknown) => {
-    throw signal?.aborted ? abortError(signal) : err;
-  });
+  return run
+    .catch((err: unknown) => {
+      throw signal?.aborted ? abortError(signal) : err;
+    })
+    .finally(() => signal?.removeEventListener('abort', onAbort));
 }
