@@ -175,6 +175,11 @@ export function isSnapupError(err: unknown): err is SnapupError {
   return err instanceof SnapupError;
 }
 
+/** A worker thread's reported failure (message and errno code) as an error fsError reads. */
+export function errnoError(failure: { error: string; code: string | undefined }): Error {
+  return Object.assign(new Error(failure.error), { code: failure.code });
+}
+
 /**
  * Turns an operating-system error on `path` into a SnapupError a user can act on.
  * `doing` says what we were doing ("read", "write", ...).

@@ -1,10 +1,19 @@
-import { readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { HashCache } from '../src/hash/cache.js';
 import type { OutgoingFile, PushTarget } from '../src/index.js';
 import { openStore, pull, push } from '../src/index.js';
 import { bytes, readTree, sha1, tempDir, writeTree } from './helpers.js';
+
+/** Rewrites a loose store object with one byte of `content` flipped; returns its path. */
+function damageObject(objectPath: string, content: Buffer, at: number): string {
+  chmodSync(objectPath, 0o644);
+  const damaged = Buffer.from(content);
+  damaged[at] = (damaged[at] ?? 0) ^ 0xff;
+  writeFileSync(objectPath, damaged);
+  return objectPath;
+}
 
 /** A target that runs `before` ahead of the first upload of each file. */
 function intercept(target: PushTarget, before: (f: OutgoingFile) => void): PushTarget {
@@ -208,12 +217,7 @@ describe('integrity', () => {
     await pull({ source: store, address: { name: 'large', tag: 'default' }, dest });
     expect(readTree(dest)).toEqual(readTree(src));
 
-    const objectPath = store.store.objects.pathOf(sha1(big));
-    const { chmodSync } = await import('node:fs');
-    chmodSync(objectPath, 0o644);
-    const damaged = Buffer.from(big);
-    damaged[2_000_000] = (damaged[2_000_000] ?? 0) ^ 0xff;
-    writeFileSync(objectPath, damaged);
+    const objectPath = damageObject(store.store.objects.pathOf(sha1(big)), big, 2_000_000);
     const again = join(tempDir(), 'again');
     await expect(
       pull({ source: store, address: { name: 'large', tag: 'default' }, dest: again }),
@@ -232,12 +236,7 @@ describe('integrity', () => {
     const storeDir = join(tempDir(), 'store');
     const store = await openStore(storeDir);
     await push({ dir: src, target: store, name: 'c', cacheDir: false });
-    const objectPath = store.store.objects.pathOf(sha1(good));
-    const { chmodSync } = await import('node:fs');
-    chmodSync(objectPath, 0o644);
-    const damaged = Buffer.from(good);
-    damaged[100] = (damaged[100] ?? 0) ^ 0xff;
-    writeFileSync(objectPath, damaged);
+    const objectPath = damageObject(store.store.objects.pathOf(sha1(good)), good, 100);
     const dest = join(tempDir(), 'out');
     await expect(
       pull({ source: store, address: { name: 'c', tag: 'default' }, dest, concurrency: 1 }),

@@ -9,7 +9,7 @@ import tar from 'tar-stream';
 import { z } from 'zod/v3';
 import { splitWithin } from '../engine/plan.js';
 import type { OutgoingFile, PullSource, PushTarget, RestoreRequest } from '../engine/target.js';
-import { type ErrorCode, fsError, SnapupError } from '../errors.js';
+import { type ErrorCode, errnoError, fsError, SnapupError } from '../errors.js';
 import { encodePathForUrl } from '../protocol/paths.js';
 import type {
   FileHashes,
@@ -301,7 +301,7 @@ export class CbClient implements PushTarget, PullSource {
       const r = written[next++] as RestoreResult;
       if (!('error' in r)) return r.size;
       if (r.code === 'CORRUPT_OBJECT') return corruptDownload(item.path, item.sha1, r.actual ?? '');
-      return fsError(Object.assign(new Error(r.error), { code: r.code }), item.target, 'write');
+      return fsError(errnoError(r), item.target, 'write');
     });
   }
 

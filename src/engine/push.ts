@@ -164,7 +164,6 @@ export function snapshotParams(o: SnapshotOptions): NewSnapshotParams {
 
 class PushSession {
   private files: ManifestFile[];
-  /** `files` as the request's map, and its digest: rebuilt only when a re-hash changes them. */
   /** `files` as the request's map, built when a request needs it (a confirmed no-op never does). */
   private fileHashesMemo: FileHashes | undefined;
   private digest: string;

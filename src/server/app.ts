@@ -224,8 +224,8 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     '/cb/snapshots/:name/:tag/files/*',
     async (req, reply) => {
       const path = filePath(req);
-      const [entry] = await store.fileEntries(req.user, addressOf(req), [path]);
-      if (!entry) throw new Error('fileEntries answered nothing');
+      // fileEntries answers one entry per path, or throws NOT_FOUND.
+      const [entry] = (await store.fileEntries(req.user, addressOf(req), [path])) as [FileEntry];
       const etag = `"${entry.sha1}"`;
       if (req.headers['if-none-match'] === etag) return reply.code(304).send();
       reply.header('ETag', etag).header('Content-Type', 'application/octet-stream');

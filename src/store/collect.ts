@@ -131,14 +131,18 @@ async function repack(objects: ObjectStore, sources: readonly { id: string; live
     }
   }
   if (written.length > 0) await fsyncDir(packs.dir);
-  for (const { id } of sources) await removePack(objects, id);
+  await removePacks(
+    objects,
+    sources.map((s) => s.id),
+  );
 }
 
-async function removePack(objects: ObjectStore, id: string): Promise<void> {
+/** Removes packs: the indexes first, so the objects stop existing before their bytes go. */
+async function removePacks(objects: ObjectStore, ids: readonly string[]): Promise<void> {
   const packs = objects.packs;
-  await fsp.rm(packs.indexPath(id), { force: true });
-  packs.forget(id);
-  await fsp.rm(packs.packPath(id), { force: true });
+  for (const id of ids) await fsp.rm(packs.indexPath(id), { force: true });
+  packs.forget(ids);
+  for (const id of ids) await fsp.rm(packs.packPath(id), { force: true });
 }
 
 /** Pack files without an index (a writer died between the two) older than the grace period. */

@@ -10,7 +10,7 @@ import { closeSync, mkdirSync, openSync, readSync, renameSync, rmSync } from 'no
 import { join } from 'node:path';
 import { Cancelled, throwIfCancelled } from '../util/cancel.js';
 import { type PackEntry, writePackSync } from './pack-file.js';
-import { copyHashingSync, tempPathIn } from './sync-write.js';
+import { copyToNewFileSync, tempPathIn } from './sync-write.js';
 
 export interface IngestItem {
   /** The local file to copy, or… */
@@ -135,12 +135,8 @@ export function copyFileIn(
     return { error: e.message, code: e.code, side: 'source' };
   }
   const temp = tempPathIn(tempDir, expected ?? 'copy');
-  let target: number | undefined;
   try {
-    target = openSync(temp, 'wx', 0o444);
-    const { sha1, size } = copyHashingSync(source, target, cancel);
-    closeSync(target);
-    target = undefined;
+    const { sha1, size } = copyToNewFileSync(source, temp, 0o444, cancel);
     if (expected !== undefined && sha1 !== expected) {
       rmSync(temp, { force: true });
       return {
@@ -157,7 +153,6 @@ export function copyFileIn(
     const e = err as NodeJS.ErrnoException & { side?: string };
     return { error: e.message, code: e.code, side: e.side === 'source' ? 'source' : 'store' };
   } finally {
-    if (target !== undefined) closeSync(target);
     closeSync(source);
   }
 }

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import pLimit from 'p-limit';
-import { fsError, SnapupError } from '../errors.js';
+import { errnoError, fsError, SnapupError } from '../errors.js';
 import { SHA1_RE } from '../protocol/types.js';
 import { fsyncDir, tempName } from '../util/atomic.js';
 import { verifiedChunks } from '../util/verify.js';
@@ -155,7 +155,7 @@ export class ObjectStore {
         data: { expected, actual: r.actual },
       });
     }
-    throw fsError(errnoOf(r), r.side === 'source' ? source : this.dir, 'copy');
+    throw fsError(errnoError(r), r.side === 'source' ? source : this.dir, 'copy');
   }
 
   /**
@@ -192,7 +192,7 @@ export class ObjectStore {
       }
       const code = r.code;
       const origin = code === 'ENOSPC' || code === 'EDQUOT' ? this.dir : file;
-      return fsError(errnoOf(r), origin, 'copy');
+      return fsError(errnoError(r), origin, 'copy');
     });
   }
 
@@ -210,7 +210,7 @@ export class ObjectStore {
     return results.map((r, i) => {
       if (!('error' in r)) return r.size;
       const item = items[i] as RestoreItem;
-      return this.readError(r, item.sha1) ?? fsError(errnoOf(r), item.target, 'write');
+      return this.readError(r, item.sha1) ?? fsError(errnoError(r), item.target, 'write');
     });
   }
 
@@ -219,20 +219,15 @@ export class ObjectStore {
    * restore.ts). The bytes written, or the error (a corrupt object names its store path).
    */
   async restoreLarge(item: RestoreItem, signal?: AbortSignal): Promise<number> {
-    await this.packs.refresh();
-    if (this.packs.get(item.sha1)) {
+    const [r] = (await this.located([item], async ([ref]) => {
+      const task = { objectsDir: this.dir, item: ref };
       // Packs hold only small objects; one that is packed is read whole like them.
-      const [r] = await this.restoreFiles([item], signal);
-      if (typeof r === 'number') return r;
-      throw r;
-    }
-    const r = await runInPool<RestoreResult>(
-      'restoreLarge',
-      { objectsDir: this.dir, item },
-      signal,
-    );
+      return ref?.packed
+        ? runInPool<RestoreResult[]>('restore', { objectsDir: this.dir, items: [ref] }, signal)
+        : [await runInPool<RestoreResult>('restoreLarge', task, signal)];
+    })) as [RestoreResult];
     if (!('error' in r)) return r.size;
-    throw this.readError(r, item.sha1) ?? fsError(errnoOf(r), item.target, 'write');
+    throw this.readError(r, item.sha1) ?? fsError(errnoError(r), item.target, 'write');
   }
 
   /**
@@ -248,20 +243,21 @@ export class ObjectStore {
       // A worker's Buffer arrives as a plain Uint8Array: view it as a Buffer again.
       if ('bytes' in r) return Buffer.from(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength);
       const sha1 = sha1s[i] as string;
-      throw this.readError(r, sha1) ?? fsError(errnoOf(r), this.pathOf(sha1), 'read');
+      throw this.readError(r, sha1) ?? fsError(errnoError(r), this.pathOf(sha1), 'read');
     });
   }
 
   /**
-   * Runs `work` on `items` with each packed object's location attached. An object found
-   * missing is looked up once more after re-reading the pack indexes: gc may have moved
-   * it to a new pack meanwhile, or another process packed it.
+   * Runs `work` on `items` with each packed object's location attached (the indexes are
+   * read once per process, not per call). An object found missing is looked up once more
+   * after re-reading the pack indexes: gc may have moved it to a new pack meanwhile, or
+   * another process packed it.
    */
   private async located<T extends ObjectRef, R extends object>(
     items: readonly T[],
     work: (refs: T[]) => Promise<R[]>,
   ): Promise<R[]> {
-    await this.packs.refresh();
+    await this.packs.load();
     const results = await work(items.map((item) => this.withLocation(item)));
     const missing = results.flatMap((r, i) =>
       'code' in r && r.code === 'MISSING_OBJECT' ? [i] : [],
@@ -397,6 +393,7 @@ export class ObjectStore {
   private async open(
     sha1: string,
   ): Promise<{ handle: fsp.FileHandle; packed: PackedLocation | undefined }> {
+    await this.packs.load();
     for (let attempt = 0; ; attempt++) {
       const packed = this.packs.get(sha1);
       try {
@@ -483,9 +480,4 @@ function checkExpected(actual: string, expected: string | undefined, origin: str
       { path: origin, data: { expected, actual } },
     );
   }
-}
-
-/** A worker's failure as the errno-style error fsError expects. */
-function errnoOf(r: { error: string; code: string | undefined }): NodeJS.ErrnoException {
-  return Object.assign(new Error(r.error), { code: r.code });
 }

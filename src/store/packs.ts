@@ -16,6 +16,7 @@ export class PackIndex {
   private objects = new Map<string, PackedLocation>();
   private scanning: Promise<void> | undefined;
   private nextScan: Promise<void> | undefined;
+  private loaded: Promise<void> | undefined;
 
   constructor(readonly dir: string) {}
 
@@ -46,9 +47,20 @@ export class PackIndex {
     }
   }
 
-  /** Forgets a pack (removed by gc). */
-  forget(id: string): void {
-    if (this.packs.delete(id)) this.rebuild();
+  /** Forgets packs removed by gc (one rebuild of the object map for all of them). */
+  forget(ids: readonly string[]): void {
+    let dropped = false;
+    for (const id of ids) dropped = this.packs.delete(id) || dropped;
+    if (dropped) this.rebuild();
+  }
+
+  /**
+   * Reads the indexes once, for lookups that re-read them only on a miss (reads of
+   * objects: a stale entry fails to open and is looked up again).
+   */
+  load(): Promise<void> {
+    this.loaded ??= this.refresh();
+    return this.loaded;
   }
 
   /**

@@ -5,19 +5,11 @@
  * reads objects for a server's archive answer.
  */
 import { createHash } from 'node:crypto';
-import {
-  closeSync,
-  fchmodSync,
-  openSync,
-  readFileSync,
-  readSync,
-  renameSync,
-  rmSync,
-} from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Cancelled, throwIfCancelled } from '../util/cancel.js';
 import type { PackedLocation } from './pack-file.js';
-import { copyHashingSync, tempPathIn, writeNewFileSync } from './sync-write.js';
+import { copyToNewFileSync, tempPathIn, writeNewFileSync } from './sync-write.js';
 
 /** An object to read: its hash and, when it is packed, where its bytes are. */
 export interface ObjectRef {
@@ -81,15 +73,6 @@ class OpenPacks {
   }
 }
 
-function withPacks<T>(fn: (packs: OpenPacks) => T): T {
-  const packs = new OpenPacks();
-  try {
-    return fn(packs);
-  } finally {
-    packs.close();
-  }
-}
-
 function checked(bytes: Uint8Array, sha1: string, problem: string): ReadResult {
   const actual = createHash('sha1').update(bytes).digest('hex');
   return actual === sha1 ? { bytes } : { error: problem, code: 'CORRUPT_OBJECT', actual };
@@ -100,12 +83,7 @@ export function readObjects(
   refs: readonly ObjectRef[],
   cancel?: Int32Array,
 ): ReadResult[] {
-  return withPacks((packs) =>
-    refs.map((ref) => {
-      throwIfCancelled(cancel);
-      return readVerified(objectsDir, ref, packs);
-    }),
-  );
+  return eachWithPacks(refs, cancel, (ref, packs) => readVerified(objectsDir, ref, packs));
 }
 
 /** Each item is written whole or not at all: a cancel is seen only between items. */
@@ -114,12 +92,24 @@ export function restoreFiles(
   items: readonly RestoreItem[],
   cancel?: Int32Array,
 ): RestoreResult[] {
-  return withPacks((packs) =>
-    items.map((item) => {
+  return eachWithPacks(items, cancel, (item, packs) => restoreOne(objectsDir, item, packs));
+}
+
+/** `fn` for each of `list` in order, sharing the packs it opens, cancellable in between. */
+function eachWithPacks<T, R>(
+  list: readonly T[],
+  cancel: Int32Array | undefined,
+  fn: (item: T, packs: OpenPacks) => R,
+): R[] {
+  const packs = new OpenPacks();
+  try {
+    return list.map((item) => {
       throwIfCancelled(cancel);
-      return restoreOne(objectsDir, item, packs);
-    }),
-  );
+      return fn(item, packs);
+    });
+  } finally {
+    packs.close();
+  }
 }
 
 function restoreOne(objectsDir: string, item: RestoreItem, packs: OpenPacks): RestoreResult {
@@ -157,13 +147,8 @@ export function restoreLargeFile(
     return { error: e.message, code: e.code === 'ENOENT' ? 'MISSING_OBJECT' : e.code };
   }
   const temp = tempPathIn(dirname(item.target), 'pull');
-  let target: number | undefined;
   try {
-    target = openSync(temp, 'wx', 0o600);
-    const { sha1, size } = copyHashingSync(source, target, cancel);
-    fchmodSync(target, item.mode);
-    closeSync(target);
-    target = undefined;
+    const { sha1, size } = copyToNewFileSync(source, temp, item.mode, cancel);
     if (sha1 !== item.sha1) {
       rmSync(temp, { force: true });
       return { error: 'store object is corrupt', code: 'CORRUPT_OBJECT', actual: sha1 };
@@ -171,15 +156,11 @@ export function restoreLargeFile(
     renameSync(temp, item.target);
     return { size };
   } catch (err) {
-    // Closed first: the temp file is removed only once nothing writes to it.
-    if (target !== undefined) closeSync(target);
-    target = undefined;
     rmSync(temp, { force: true });
     if (err instanceof Cancelled) throw err;
     const e = err as NodeJS.ErrnoException;
     return { error: e.message, code: e.code };
   } finally {
-    if (target !== undefined) closeSync(target);
     closeSync(source);
   }
 }

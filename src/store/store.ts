@@ -76,7 +76,7 @@ export interface GcReport {
   removedBytes: number;
   removedTempFiles: number;
   keptObjects: number;
-  /** Packs rewritten without their dead objects. */
+  /** Packs rewritten: without their dead objects, or merged when small. */
   repackedPacks: number;
 }
 
@@ -173,8 +173,7 @@ export class Store {
         'newSnapshot',
       );
       params.fileHashes = request.fileHashes as FileHashes;
-      if (built.hashes) this.lastHashes = { digest: built.digest, hashes: built.hashes };
-      return this.lock(() => this.newSnapshotLocked(caller, params, built.digest));
+      return this.lock(() => this.newSnapshotLocked(caller, params, built));
     }
     const params = parseOrThrow(newSnapshotRequestSchema, request, 'newSnapshot');
     return this.lock(() => this.newSnapshotLocked(caller, params));
@@ -183,11 +182,11 @@ export class Store {
   private async newSnapshotLocked(
     caller: string,
     params: NewSnapshotParams,
-    knownDigest?: string,
+    built?: { digest: string; hashes?: ReadonlySet<string> },
   ): Promise<NewSnapshotResponse> {
     const fileHashes: FileHashes = params.fileHashes ?? {};
     const declared = params.fileHashes !== undefined;
-    const digest = await this.records.writeManifest(fileHashes, false, knownDigest);
+    const digest = await this.records.writeManifest(fileHashes, false, built?.digest);
     const now = this.now();
 
     // B.1: a request naming nothing may be answered with an identical frozen snapshot.
@@ -219,20 +218,24 @@ export class Store {
     }
     const record = this.buildRecord(caller, name, tag, params, fileHashes, digest, existing, now);
     await this.records.write(record, false);
-    const declaredHashes = this.hashesOf(digest, fileHashes);
+    const declaredHashes = this.hashesOf(digest, fileHashes, built?.hashes);
     const present = await this.objects.present(declaredHashes);
     const notFound = [...declaredHashes].filter((h) => !present.has(h));
     return { snapshot: recordToMeta(record), notFound };
   }
 
   /**
-   * The distinct hashes of the manifest with `digest`, kept for the last manifest asked
-   * about: newSnapshot and the freeze after it need them, and gathering them from a
-   * 50,000-entry manifest object costs ~30 ms each time.
+   * The distinct hashes of the manifest with `digest` (`known` when the engine gathered
+   * them), kept for the last manifest asked about: newSnapshot and the freeze after it
+   * need them, and gathering them from a 50,000-entry manifest object costs ~30 ms.
    */
-  private hashesOf(digest: string, manifest: Readonly<FileHashes>): ReadonlySet<string> {
+  private hashesOf(
+    digest: string,
+    manifest: Readonly<FileHashes>,
+    known?: ReadonlySet<string>,
+  ): ReadonlySet<string> {
     if (this.lastHashes?.digest !== digest)
-      this.lastHashes = { digest, hashes: uniqueHashes(manifest) };
+      this.lastHashes = { digest, hashes: known ?? uniqueHashes(manifest) };
     return this.lastHashes.hashes;
   }
 

@@ -3,7 +3,7 @@
  * other process or thread picks, and a new file written whole with its final mode.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, fchmodSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, fchmodSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { threadId } from 'node:worker_threads';
 import { throwIfCancelled } from '../util/cancel.js';
@@ -36,7 +36,7 @@ let chunk: Buffer | undefined;
  * A failure carries `side`: whether reading the source or writing the target failed;
  * a raised `cancel` flag stops it with Cancelled between chunks.
  */
-export function copyHashingSync(
+function copyHashingSync(
   source: number,
   target: number,
   cancel?: Int32Array,
@@ -65,4 +65,28 @@ export function copyHashingSync(
     size += n;
   }
   return { sha1: digest.digest('hex'), size };
+}
+
+/**
+ * Creates `temp` (which must not exist) holding everything left in `source`, hashed on
+ * the way, with `mode` applied. On any failure, a Cancelled included, the temp file is
+ * closed and removed before the error goes on.
+ */
+export function copyToNewFileSync(
+  source: number,
+  temp: string,
+  mode: number,
+  cancel?: Int32Array,
+): { sha1: string; size: number } {
+  const target = openSync(temp, 'wx', 0o600);
+  try {
+    const copied = copyHashingSync(source, target, cancel);
+    fchmodSync(target, mode);
+    closeSync(target);
+    return copied;
+  } catch (err) {
+    closeSync(target);
+    rmSync(temp, { force: true });
+    throw err;
+  }
 }
