@@ -1,4 +1,4 @@
-import { chmodSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { HashCache } from '../src/hash/cache.js';
@@ -26,6 +26,7 @@ function intercept(target: PushTarget, before: (f: OutgoingFile) => void): PushT
   };
   return {
     description: target.description,
+    batchChecksSources: target.batchChecksSources,
     newSnapshot: (p, s) => target.newSnapshot(p, s),
     upload: (a, f, s) => {
       once(f);
@@ -81,6 +82,34 @@ describe('integrity', () => {
     await push({ dir: src, target, name: 'g', cacheDir: false, singleMax: 0 });
     const { fileHashes } = await store.get({ name: 'g', tag: 'default' });
     expect(fileHashes['grow.txt']).toMatchObject({ sha1: sha1('version two'), size: 11 });
+  });
+
+  it('checks batched files where they are read: a grown one is re-hashed, a removed one skipped', async () => {
+    const src = tempDir();
+    writeTree(src, { 'grow.txt': 'v1', 'gone.txt': 'bye', 'keep.txt': 'k' });
+    const store = await openStore(join(tempDir(), 'store'));
+    expect(store.batchChecksSources).toBe(true);
+    const target = intercept(store, (f) => {
+      if (f.path === 'grow.txt') writeFileSync(f.abs, 'version two');
+      if (f.path === 'gone.txt') rmSync(f.abs);
+    });
+    const warnings: string[] = [];
+    const s = await push({
+      dir: src,
+      target,
+      name: 'b',
+      cacheDir: false,
+      singleMax: 0,
+      onEvent: (e) => {
+        if (e.type === 'warning') warnings.push(e.message);
+      },
+    });
+    expect(s.snapshot.frozen).toBe(true);
+    const { fileHashes } = await store.get({ name: 'b', tag: 'default' });
+    expect(Object.keys(fileHashes).sort()).toEqual(['grow.txt', 'keep.txt']);
+    expect(fileHashes['grow.txt']).toMatchObject({ sha1: sha1('version two'), size: 11 });
+    expect(warnings).toEqual([expect.stringContaining('gone.txt: it was removed during the push')]);
+    expect(await store.store.objects.has(sha1('v1'))).toBe(false);
   });
 
   it('fails with the file named when it keeps changing', async () => {

@@ -33,6 +33,8 @@ export function localUser(): string {
 
 export class LocalBackend implements PushTarget, PullSource {
   readonly description: string;
+  /** The ingest workers hash every file they copy and report changed or vanished ones. */
+  readonly batchChecksSources = true;
 
   constructor(
     readonly store: Store,

@@ -347,15 +347,21 @@ class PushSession {
       groupTransfers(toSend, target.uploadBatch !== undefined),
       this.concurrency,
       async (unit, taskSignal) => {
-        const ready = unit.filter((f) => {
-          if (unchangedSinceScan(f)) return true;
-          changed.push(f);
-          return false;
-        });
+        const batched = unit.length > 1 && target.uploadBatch !== undefined;
+        // A target that checks each file as it reads it answers a changed one itself; a
+        // stat per file here was 85 ms of a 50,000-file first push.
+        const ready =
+          batched && target.batchChecksSources
+            ? unit
+            : unit.filter((f) => {
+                if (unchangedSinceScan(f)) return true;
+                changed.push(f);
+                return false;
+              });
         if (ready.length === 0) return;
         this.requests++;
         const results =
-          unit.length > 1 && target.uploadBatch
+          batched && target.uploadBatch
             ? await target.uploadBatch(address, ready.map(outgoing), taskSignal)
             : [
                 await target
@@ -368,6 +374,8 @@ class PushSession {
           else if (isSnapupError(r) && r.code === 'HASH_MISMATCH') {
             changed.push(f);
             this.mismatched.add(f.path);
+          } else if (isSnapupError(r) && r.code === 'NOT_FOUND' && r.path === f.abs) {
+            changed.push(f); // removed since the scan: the next round says so and skips it
           } else throw r;
         });
       },

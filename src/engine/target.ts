@@ -59,6 +59,12 @@ export interface PushTarget {
     files: readonly OutgoingFile[],
     signal?: AbortSignal,
   ): Promise<(UploadResponse | Error)[]>;
+  /**
+   * True when `uploadBatch` reads each local file itself, hashes what it read, and answers
+   * a file that changed or vanished since the scan per file (HASH_MISMATCH, NOT_FOUND):
+   * the engine then need not stat every file again before sending it.
+   */
+  readonly batchChecksSources?: boolean;
   /** A4: the given files inline plus `meta.fileHashes`; frozen when nothing is missing. */
   single(
     meta: NewSnapshotParams,

@@ -1,7 +1,7 @@
 /**
  * The one piscina pool of the process, shared by hashing and store ingestion. Threads
- * start on first use and exit after a short idle time, so short runs pay nothing and no
- * caller has to remember to close it.
+ * start on first use and exit after an idle time, so short runs pay nothing and no caller
+ * has to remember to close it (idle threads are unref'd: they never delay the exit).
  */
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -29,7 +29,9 @@ export function workerPool(): Promise<Piscina> {
         filename: workerFile(),
         minThreads: 0,
         maxThreads: availableParallelism(),
-        idleTimeout: 200,
+        // Long enough to span a push's negotiation between hashing and upload: at 200 ms
+        // both threads exited and restarted there, ~35 ms of module loading each.
+        idleTimeout: 2000,
       }),
   );
   return pool;
