@@ -152,15 +152,24 @@ export function signalWhenStored(
   count: number,
   signal: NodeJS.Signals,
 ): Promise<void> {
+  return signalWhen(child, () => storedObjects(store).length >= count, signal);
+}
+
+/** Sends `signal` to a running push once `ready()` holds (a throw counts as not yet). */
+export function signalWhen(
+  child: ChildProcess,
+  ready: () => boolean,
+  signal: NodeJS.Signals,
+): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const timer = setInterval(() => {
-      let n = 0;
+      let now = false;
       try {
-        n = storedObjects(store).length;
+        now = ready();
       } catch {
         // store not created yet
       }
-      if (n >= count) {
+      if (now) {
         clearInterval(timer);
         child.kill(signal);
         resolve();

@@ -2,16 +2,27 @@ import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import type { LocalBackend, PushTarget } from '../src/index.js';
 import { openStore, pull, push } from '../src/index.js';
 import {
   CLI,
   manyFiles,
   readTree,
   runCli,
+  signalWhen,
   signalWhenStored,
   storedObjects,
   tempDir,
 } from './helpers.js';
+
+/** The local store as a target that stores nothing while hashing: all content is uploaded. */
+function uploadingOnly(store: LocalBackend): PushTarget {
+  return Object.create(store, { openStaging: { value: undefined } });
+}
+
+/** Staged packs waiting in the store's temp folder. */
+const stagedIn = (store: string) =>
+  readdirSync(join(store, 'tmp')).some((n) => n.startsWith('.pack.'));
 
 describe('interrupted pushes', () => {
   it('resumes an aborted push, sending only what is still missing', async () => {
@@ -23,7 +34,7 @@ describe('interrupted pushes', () => {
     await expect(
       push({
         dir: src,
-        target: store,
+        target: uploadingOnly(store),
         name: 'r',
         cacheDir: false,
         singleMax: 0,
@@ -48,9 +59,43 @@ describe('interrupted pushes', () => {
     expect(readTree(dest)).toEqual(readTree(src));
   });
 
+  it('leaves nothing when aborted while it stores content as it hashes, and resumes', async () => {
+    const src = tempDir();
+    manyFiles(src, 2500, 2000);
+    const root = join(tempDir(), 'store');
+    const store = await openStore(root);
+    const controller = new AbortController();
+    await expect(
+      push({
+        dir: src,
+        target: store,
+        name: 's',
+        cacheDir: false,
+        signal: controller.signal,
+        onEvent: (e) => {
+          // The first batch the workers hashed has been staged.
+          if (e.type === 'hash' && e.files > 0) controller.abort(new Error('stop'));
+        },
+      }),
+    ).rejects.toMatchObject({ code: 'ABORTED' });
+    expect(readdirSync(join(root, 'tmp'))).toEqual([]);
+    expect(storedObjects(root)).toEqual([]);
+    expect(await store.list()).toEqual([]);
+
+    const again = await push({ dir: src, target: store, name: 's', cacheDir: false });
+    expect(again).toMatchObject({ uploadedFiles: 2500, requests: 2 });
+    expect(again.snapshot).toMatchObject({ name: 's', frozen: true });
+    expect(readdirSync(join(root, 'tmp'))).toEqual([]);
+    const dest = join(tempDir(), 'out');
+    await pull({ source: store, address: { name: 's', tag: 'default' }, dest });
+    expect(readTree(dest)).toEqual(readTree(src));
+  });
+
   it('resumes after the push process is killed (SIGKILL) and leaves the store consistent', async () => {
     const src = tempDir();
-    manyFiles(src, 400, 64 * 1024);
+    // Larger than a batch's files: uploaded one by one after negotiation, so a kill can
+    // land with part of them stored.
+    manyFiles(src, 40, (1 << 20) + 4096);
     const store = join(tempDir(), 'store');
     const env = { ...process.env, SNAPUP_STORE: store, XDG_CACHE_HOME: tempDir() };
     const child = spawn(
@@ -62,10 +107,10 @@ describe('interrupted pushes', () => {
       },
     );
     // Kill once part of the content arrived.
-    await signalWhenStored(child, store, 50, 'SIGKILL');
+    await signalWhenStored(child, store, 8, 'SIGKILL');
     await new Promise((r) => child.on('close', r));
     const before = storedObjects(store).length;
-    expect(before).toBeLessThan(400);
+    expect(before).toBeLessThan(40);
     // Every published object is complete: its name is its content's hash.
     const opened = await openStore(store);
     for (const sha1 of storedObjects(store).slice(0, 40)) {
@@ -77,7 +122,7 @@ describe('interrupted pushes', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const summary = JSON.parse(r.stdout);
-    expect(summary.uploadedFiles).toBe(400 - before);
+    expect(summary.uploadedFiles).toBe(40 - before);
     expect(summary.snapshot).toMatchObject({ name: 'k', tag: 'default', frozen: true });
     const dest = join(tempDir(), 'out');
     expect((await runCli(['pull', 'k', dest], { env })).code).toBe(0);
@@ -86,35 +131,48 @@ describe('interrupted pushes', () => {
 });
 
 describe('an interrupted push (SIGTERM, as from Ctrl-C)', () => {
-  it('stops cleanly with exit code 130 and a message, leaves no temp file, and resumes', async () => {
-    const src = tempDir();
-    manyFiles(src, 400, 64 * 1024);
-    const store = join(tempDir(), 'store');
-    const env = { SNAPUP_STORE: store, XDG_CACHE_HOME: tempDir() };
-    const child = spawn(
-      process.execPath,
-      [CLI, 'push', src, '--name', 't', '--single-max', '0', '--concurrency', '1'],
-      { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    let stderr = '';
-    child.stderr.on('data', (d) => {
-      stderr += d;
+  const cases = [
+    {
+      when: 'while it uploads',
+      files: [40, (1 << 20) + 4096] as const,
+      // Signalled once content is arriving: the store's lock has been taken by then, which
+      // loads proper-lockfile's signal hook (it must not turn the clean stop into a kill).
+      ready: (store: string) => storedObjects(store).length >= 8,
+    },
+    { when: 'while it stores content as it hashes', files: [3000, 4000] as const, ready: stagedIn },
+  ];
+  for (const { when, files, ready } of cases) {
+    it(`stops cleanly ${when}: exit code 130 and a message, no temp file left, and resumes`, async () => {
+      const src = tempDir();
+      manyFiles(src, files[0], files[1]);
+      const store = join(tempDir(), 'store');
+      const env = { SNAPUP_STORE: store, XDG_CACHE_HOME: tempDir() };
+      const child = spawn(
+        process.execPath,
+        [CLI, 'push', src, '--name', 't', '--single-max', '0', '--concurrency', '1'],
+        { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] },
+      );
+      let stderr = '';
+      child.stderr.on('data', (d) => {
+        stderr += d;
+      });
+      await signalWhen(child, () => ready(store), 'SIGTERM');
+      const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
+      expect(code).toBe(130);
+      expect(stderr).toMatch(/interrupted by SIGTERM.*run the same command again to resume/);
+      expect(readdirSync(join(store, 'tmp'))).toEqual([]);
+      const before = storedObjects(store).length;
+      expect(before).toBeLessThan(files[0]);
+      const r = await runCli(['push', src, '--name', 't', '--single-max', '0', '--json'], {
+        env,
+      });
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({
+        uploadedFiles: files[0] - before,
+        snapshot: { name: 't', frozen: true },
+      });
     });
-    // Signalled once content is arriving: the store's lock has been taken by then, which
-    // loads proper-lockfile's signal hook (it must not turn the clean stop into a kill).
-    await signalWhenStored(child, store, 50, 'SIGTERM');
-    const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
-    expect(code).toBe(130);
-    expect(stderr).toMatch(/interrupted by SIGTERM.*run the same command again to resume/);
-    expect(readdirSync(join(store, 'tmp'))).toEqual([]);
-    const before = storedObjects(store).length;
-    const r = await runCli(['push', src, '--name', 't', '--single-max', '0', '--json'], { env });
-    expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({
-      uploadedFiles: 400 - before,
-      snapshot: { name: 't', frozen: true },
-    });
-  });
+  }
 });
 
 describe('concurrent pushes', () => {

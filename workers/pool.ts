@@ -16,12 +16,19 @@ import {
   restoreFiles,
   restoreLargeFile,
 } from '../src/store/restore.js';
+import { hashAndStage, type StagedHashes, type StageTarget } from '../src/store/stage-files.js';
 
 /** `cancel`: the shared flag of util/cancel.ts, when the caller can cancel the task. */
 type Cancellable = { cancel?: Int32Array };
 
 export function hash(task: { paths: string[] } & Cancellable): HashResult[] {
   return sha1Files(task.paths, task.cancel);
+}
+
+export function hashStage(
+  task: { paths: string[]; stage: StageTarget } & Cancellable,
+): StagedHashes {
+  return hashAndStage(task.paths, task.stage, task.cancel);
 }
 
 export function ingest(

@@ -13,6 +13,7 @@ import type {
 } from '../engine/target.js';
 import type { NewSnapshotParams, NewSnapshotRequest, SnapshotAddress } from '../protocol/types.js';
 import { NAME_RE } from '../protocol/types.js';
+import { PackStaging } from '../store/staging.js';
 import { type SingleFile, Store, type StoreOptions } from '../store/store.js';
 
 /** `--store`, else SNAPUP_STORE, else the platform data dir ($XDG_DATA_HOME/snapup). */
@@ -79,6 +80,10 @@ export class LocalBackend implements PushTarget, PullSource {
 
   freeze(address: SnapshotAddress) {
     return this.store.freeze(this.user, address);
+  }
+
+  openStaging(maxFileSize: number) {
+    return PackStaging.open(this.store.objects, maxFileSize);
   }
 
   async lacks(sha1s: readonly string[]): Promise<Set<string>> {

@@ -33,8 +33,8 @@ import {
   type UploadMode,
 } from './events.js';
 import { LastPushMemory, optionsDigest } from './last-push.js';
-import { groupTransfers, planUploads } from './plan.js';
-import type { OutgoingFile, PushTarget } from './target.js';
+import { BATCH_FILE_MAX, groupTransfers, planUploads } from './plan.js';
+import type { OutgoingFile, PushTarget, StagingArea } from './target.js';
 
 /** Missing bytes up to this go in one A4 request (measured: see bench/RESULTS.md). */
 export const DEFAULT_SINGLE_MAX = 1 << 20;
@@ -68,15 +68,48 @@ export async function push(options: PushOptions): Promise<PushSummary> {
   const emit: EventSink = options.onEvent ?? (() => {});
   const clock = new StageClock(emit);
   const meta = snapshotParams(options);
-  const manifest = await buildManifest(options.dir, options, emit, clock);
-  const session = new PushSession(options, emit, clock, manifest);
-  const summary = options.dryRun
-    ? await session.dryRun(meta)
-    : await runRemembering(options, session, meta, () =>
-        new PushSession(options, emit, clock, manifest).run(meta),
-      );
-  emit({ type: 'summary', summary });
-  return summary;
+  const staging = lazyStaging(options);
+  try {
+    const manifest = await buildManifest(
+      options.dir,
+      { ...options, staging: staging?.opener },
+      emit,
+      clock,
+    );
+    const staged = await staging?.opened();
+    const session = new PushSession(options, emit, clock, manifest, staged);
+    const summary = options.dryRun
+      ? await session.dryRun(meta)
+      : await runRemembering(options, session, meta, () =>
+          new PushSession(options, emit, clock, manifest, staged).run(meta),
+        );
+    emit({ type: 'summary', summary });
+    return summary;
+  } finally {
+    // Once committed there is nothing left to discard; before, a failed push leaves nothing.
+    await staging?.discard();
+  }
+}
+
+/**
+ * The target's staging area (see PushTarget.openStaging), opened only when the hash queue
+ * first stages a batch: a push that hashes a few files, or none, never opens it.
+ */
+function lazyStaging(options: PushOptions) {
+  const { target } = options;
+  if (!target.openStaging || options.dryRun) return undefined;
+  let area: Promise<StagingArea> | undefined;
+  return {
+    opener: {
+      maxFileSize: BATCH_FILE_MAX,
+      open: () => {
+        area ??= target.openStaging?.(BATCH_FILE_MAX) as Promise<StagingArea>;
+        return area;
+      },
+    },
+    opened: () => area,
+    discard: async () => (await area?.catch(() => undefined))?.discard(),
+  };
 }
 
 /**
@@ -182,6 +215,8 @@ class PushSession {
     private readonly emit: EventSink,
     private readonly clock: StageClock,
     readonly manifest: Manifest,
+    /** Content the hash workers stored while hashing, committed after newSnapshot. */
+    private readonly staging?: StagingArea,
   ) {
     this.files = manifest.files;
     this.digest = manifest.digest;
@@ -195,7 +230,13 @@ class PushSession {
     let changed: ManifestFile[] = [];
     for (let round = 0; round < MAX_ROUNDS; round++) {
       throwIfAborted(signal);
-      const response = await this.clock.run('negotiate', () => this.negotiate(meta, address));
+      const response = await this.clock.run('negotiate', async () => {
+        const answer = await this.negotiate(meta, address);
+        // Declared now (gc keeps it), the staged content can join the store.
+        if (this.staging) await this.staging.commit();
+        return answer;
+      });
+      this.countStaged();
       let snapshot = response.snapshot;
       address = { name: snapshot.name, tag: snapshot.tag };
       if (snapshot.frozen) return this.summary(snapshot);
@@ -281,6 +322,19 @@ class PushSession {
       this.options.signal,
       { digest: this.digest, hashes: new Set(this.files.map((f) => f.sha1)) },
     );
+  }
+
+  /** Contents the hash workers stored while hashing count as sent, once each. */
+  private countStaged(): void {
+    const staged = this.staging?.hashes;
+    if (!staged || staged.size === 0) return;
+    for (const f of this.files) {
+      if (!staged.has(f.sha1) || this.uploadedHashes.has(f.sha1)) continue;
+      this.uploadedHashes.add(f.sha1);
+      this.uploadedFiles++;
+      this.uploadedBytes += f.size;
+      this.mode = 'multi';
+    }
   }
 
   /** One file per missing hash (B.2): the first path in manifest order. */

@@ -3,6 +3,7 @@
  * protocol's operations (spec A1-A4 and the C extensions used by pull). The local store
  * implements them in-process; the CB HTTP client implements them over the network.
  */
+import type { HashStaging } from '../hash/hasher.js';
 import type {
   FileHashes,
   NewSnapshotParams,
@@ -84,6 +85,20 @@ export interface PushTarget {
   ): Promise<SnapshotMeta | undefined>;
   /** The subset of `sha1s` the target lacks, without changing anything (for --dry-run). */
   lacks(sha1s: readonly string[], signal?: AbortSignal): Promise<Set<string>>;
+  /**
+   * Optional (the local store): an area where the hash workers store the content of small
+   * files (up to `maxFileSize`) new to the target as they read them, so that a first push
+   * reads each file once. The push commits it once newSnapshot has declared that content
+   * (which it then does not ask for), and discards it when it fails before.
+   */
+  openStaging?(maxFileSize: number): Promise<StagingArea>;
+}
+
+export interface StagingArea extends HashStaging {
+  /** The contents staged: stored by this push. */
+  readonly hashes: ReadonlySet<string>;
+  commit(): Promise<void>;
+  discard(): Promise<void>;
 }
 
 /** One file of a batch restore: the snapshot path, its hash and size, where it goes, its mode. */

@@ -10,7 +10,7 @@ import { comparePaths, digestOfSorted } from '../protocol/manifest.js';
 import type { FileHashes, Permissions } from '../protocol/types.js';
 import { checkRoot, type ScannedFile, walk } from '../scan/walk.js';
 import { HashCache, scanStartMs } from './cache.js';
-import { HashQueue } from './hasher.js';
+import { HashQueue, type StagingOpener } from './hasher.js';
 import { type HashResult, sha1File } from './sha1-file.js';
 
 export interface ManifestFile extends ScannedFile {
@@ -23,6 +23,8 @@ export interface ManifestOptions {
   /** Folder for the hash cache; false to neither read nor write one. */
   cacheDir?: string | false;
   signal?: AbortSignal;
+  /** Where new small contents are stored as they are hashed (a push to the local store). */
+  staging?: StagingOpener;
 }
 
 export interface Manifest {
@@ -83,6 +85,7 @@ export async function buildManifest(
   // Files the cache does not vouch for are hashed on the workers while the walk goes on.
   const queue = new HashQueue({
     signal: options.signal,
+    staging: options.staging,
     onProgress: (n, b) =>
       emit({ type: 'hash', files: n, bytes: b, totalFiles: misses.length, totalBytes: missBytes }),
   });
@@ -114,7 +117,7 @@ export async function buildManifest(
       }),
     );
   } catch (err) {
-    queue.cancel();
+    await queue.cancel();
     throw err;
   }
   const cachedFiles = files.length;

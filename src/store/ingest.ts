@@ -6,9 +6,10 @@
  * its time on.
  */
 import { hash } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Cancelled, throwIfCancelled } from '../util/cancel.js';
+import { appendToPack, packBytes, readFileIntoPack } from './pack-assembly.js';
 import { type PackEntry, writePackSync } from './pack-file.js';
 import { copyToNewFileSync, tempPathIn } from './sync-write.js';
 
@@ -31,38 +32,6 @@ export interface IngestAnswer {
   pack?: { id: string; entries: PackEntry[] };
 }
 
-/**
- * The pack being assembled, reused from task to task: files are read straight into it
- * (one read for a small file), so a batch costs no allocation and no copy per file.
- */
-let assembly = Buffer.alloc(0);
-
-/** Makes room for `more` bytes after `used`, keeping what is there. */
-function reserve(used: number, more: number): void {
-  if (used + more <= assembly.length) return;
-  // A batch is at most 8 MiB plus one file of up to 1 MiB (see engine/plan.ts).
-  const bigger = Buffer.allocUnsafeSlow(Math.max(assembly.length * 2, used + more, 9 << 20));
-  assembly.copy(bigger, 0, 0, used);
-  assembly = bigger;
-}
-
-/** Appends a file's bytes at `at`; returns how many. A short read is the end of the file. */
-function readFileInto(path: string, at: number): number {
-  const fd = openSync(path, 'r');
-  try {
-    let end = at;
-    for (;;) {
-      reserve(end, 64 * 1024);
-      const room = assembly.length - end;
-      const n = readSync(fd, assembly, end, room, null);
-      end += n;
-      if (n < room) return end - at;
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
-
 export function ingestFiles(
   packDir: string,
   tempDir: string,
@@ -77,15 +46,14 @@ export function ingestFiles(
     let size: number;
     try {
       if (item.bytes) {
-        reserve(used, item.bytes.length);
-        assembly.set(item.bytes, used);
+        appendToPack(item.bytes, used);
         size = item.bytes.length;
-      } else size = readFileInto(item.file as string, used);
+      } else size = readFileIntoPack(item.file as string, used);
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       return { error: e.message, code: e.code };
     }
-    const sha1 = hash('sha1', assembly.subarray(used, used + size), 'hex');
+    const sha1 = hash('sha1', packBytes(used, used + size), 'hex');
     if (sha1 !== item.expected) {
       return {
         error: `content hashes to ${sha1}, not the declared ${item.expected}`,
@@ -104,7 +72,7 @@ export function ingestFiles(
   if (entries.length === 0) return { results };
   throwIfCancelled(cancel);
   try {
-    const id = writePackSync(packDir, tempDir, assembly.subarray(0, used), entries);
+    const id = writePackSync(packDir, tempDir, packBytes(0, used), entries);
     return { results, pack: { id, entries } };
   } catch (err) {
     // Nothing was stored: every item that was good fails with the write's error.

@@ -79,7 +79,7 @@ export class ObjectStore {
     const found = new Set<string>();
     const wanted: string[] = [];
     for (const sha1 of new Set(sha1s)) {
-      if (this.packs.get(sha1)) found.add(sha1);
+      if (this.packs.get(sha1) || this.packs.isStaged(sha1)) found.add(sha1);
       else wanted.push(sha1);
     }
     if (wanted.length < 512) {

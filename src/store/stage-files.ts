@@ -1,0 +1,76 @@
+/**
+ * Hashing that stores as it goes, for a worker thread: each small file is read once into
+ * the pack being assembled, hashed there, and kept when its content is new to the store
+ * (claimed in the shared table); the batch's new contents are written as one staged pack
+ * in the store's temp folder. The main thread moves staged packs into the store once the
+ * push has declared their content (staging.ts). A first push of many small files then
+ * reads each file once instead of twice (once to hash, once to store after negotiation).
+ */
+import { hash } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import type { HashResult } from '../hash/sha1-file.js';
+import { throwIfCancelled } from '../util/cancel.js';
+import { ClaimTable } from './claims.js';
+import { packBytes, readFileIntoPack } from './pack-assembly.js';
+import { type PackEntry, packIndexText } from './pack-file.js';
+import { tempPathIn, writeNewFileSync } from './sync-write.js';
+
+/** Where a worker stages: the store's temp folder and the shared table of claimed hashes. */
+export interface StageTarget {
+  tempDir: string;
+  claims: SharedArrayBuffer;
+  /** Larger files are not staged: the upload stores them alone (as loose objects). */
+  maxFileSize: number;
+}
+
+/** A pack written to the temp folder, not yet part of the store. */
+export interface StagedPack {
+  packTemp: string;
+  indexTemp: string;
+  entries: PackEntry[];
+}
+
+export interface StagedHashes {
+  results: HashResult[];
+  pack?: StagedPack;
+}
+
+export function hashAndStage(
+  paths: readonly string[],
+  target: StageTarget,
+  cancel?: Int32Array,
+): StagedHashes {
+  const claims = ClaimTable.of(target.claims);
+  const entries: PackEntry[] = [];
+  let used = 0;
+  const results = paths.map((path): HashResult => {
+    throwIfCancelled(cancel);
+    try {
+      const size = readFileIntoPack(path, used);
+      const sha1 = hash('sha1', packBytes(used, used + size), 'hex');
+      // A file that grew past the batch limit is stored alone by the upload (loose).
+      if (size <= target.maxFileSize && claims.claim(sha1)) {
+        entries.push({ sha1, offset: used, size });
+        used += size;
+      }
+      return { sha1, size };
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      return { error: e.message, code: e.code };
+    }
+  });
+  if (entries.length === 0) return { results };
+  throwIfCancelled(cancel);
+  const packTemp = tempPathIn(target.tempDir, 'pack');
+  const indexTemp = tempPathIn(target.tempDir, 'idx');
+  try {
+    writeNewFileSync(packTemp, packBytes(0, used), 0o444);
+    writeNewFileSync(indexTemp, Buffer.from(packIndexText(entries)), 0o444);
+  } catch {
+    // Staging is a shortcut: without it these contents are uploaded after negotiation.
+    rmSync(packTemp, { force: true });
+    rmSync(indexTemp, { force: true });
+    return { results };
+  }
+  return { results, pack: { packTemp, indexTemp, entries } };
+}

@@ -1,0 +1,88 @@
+/**
+ * Content stored while it is hashed (store/staging.ts): a push to the local store reads
+ * each new small file once, and what it stores is exactly what an upload would have.
+ */
+import { readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { openStore, pull, push } from '../src/index.js';
+import { ClaimTable } from '../src/store/claims.js';
+import { bytes, manyFiles, readTree, sha1, storedObjects, tempDir, writeTree } from './helpers.js';
+
+describe('staging while hashing (local store)', () => {
+  it('stores each new content once, counts it as sent and needs no upload request', async () => {
+    const src = tempDir();
+    // 1,200 files, every third one repeating an earlier content: duplicates fall in
+    // different hash batches, which must not store them twice.
+    const files: Record<string, Buffer> = {};
+    for (let i = 0; i < 1200; i++) files[`d${i % 9}/f${i}.bin`] = bytes(1 + (i % 800), 3000);
+    writeTree(src, files);
+    const root = join(tempDir(), 'store');
+    const store = await openStore(root);
+    const s = await push({ dir: src, target: store, name: 'st', cacheDir: false });
+    expect(s).toMatchObject({
+      files: 1200,
+      uploadedFiles: 800,
+      uploadedBytes: 800 * 3000,
+      dedupTreeBytes: 400 * 3000,
+      dedupStoredBytes: 0,
+      mode: 'multi',
+      // newSnapshot and freeze: the content was in the store before it was asked for.
+      requests: 2,
+    });
+    expect(storedObjects(root)).toHaveLength(800);
+    expect(readdirSync(join(root, 'tmp'))).toEqual([]);
+    // Every packed object appears once over all packs.
+    const gc = await store.gc();
+    expect(gc).toMatchObject({ removedObjects: 0, keptObjects: 800 });
+    const dest = join(tempDir(), 'out');
+    await pull({ source: store, address: { name: 'st', tag: 'default' }, dest });
+    expect(readTree(dest)).toEqual(readTree(src));
+  });
+
+  it('does not stage again what the store already packs, and sends only the new content', async () => {
+    const src = tempDir();
+    manyFiles(src, 900, 2500);
+    const root = join(tempDir(), 'store');
+    const store = await openStore(root);
+    await push({ dir: src, target: store, name: 'a', cacheDir: false });
+    const packsBefore = readdirSync(join(root, 'packs')).length;
+    // 100 files change; the cache is off, so all 900 are hashed again.
+    for (let i = 0; i < 100; i++)
+      writeFileSync(join(src, `d${i % 7}`, `f${i}.bin`), bytes(5000 + i, 2500));
+    const s = await push({ dir: src, target: store, name: 'a', cacheDir: false });
+    expect(s).toMatchObject({ uploadedFiles: 100, uploadedBytes: 100 * 2500, requests: 2 });
+    expect(s.dedupStoredBytes).toBe(800 * 2500);
+    expect(storedObjects(root)).toHaveLength(1000);
+    // The new content went into new packs; nothing was written twice.
+    const added = readdirSync(join(root, 'packs')).length - packsBefore;
+    expect(added).toBeGreaterThan(0);
+    expect((await store.gc()).keptObjects).toBe(1000);
+  });
+
+  it('--dry-run stages nothing', async () => {
+    const src = tempDir();
+    manyFiles(src, 900, 2500);
+    const root = join(tempDir(), 'store');
+    const store = await openStore(root);
+    const s = await push({ dir: src, target: store, name: 'd', cacheDir: false, dryRun: true });
+    expect(s).toMatchObject({ uploadedFiles: 900, dryRun: true });
+    expect(storedObjects(root)).toEqual([]);
+    expect(readdirSync(join(root, 'tmp'))).toEqual([]);
+    expect(await store.list()).toEqual([]);
+  });
+
+  it('the claim table says once per hash who is first, across threads sharing its buffer', () => {
+    const table = ClaimTable.create(10);
+    const other = ClaimTable.of(table.buffer);
+    const a = sha1('a');
+    expect(table.claim(a)).toBe(true);
+    expect(other.claim(a)).toBe(false);
+    expect(table.claim(sha1('b'))).toBe(true);
+    // Thousands of distinct hashes fit in a table made for them.
+    const big = ClaimTable.create(5000);
+    let claimed = 0;
+    for (let i = 0; i < 5000; i++) if (big.claim(sha1(`x${i}`))) claimed++;
+    expect(claimed).toBeGreaterThan(4990);
+  });
+});
