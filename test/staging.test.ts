@@ -10,34 +10,53 @@ import { ClaimTable } from '../src/store/claims.js';
 import { bytes, manyFiles, readTree, sha1, storedObjects, tempDir, writeTree } from './helpers.js';
 
 describe('staging while hashing (local store)', () => {
-  it('stores each new content once, counts it as sent and needs no upload request', async () => {
+  // A few hundred files are hashed (and staged) on the main thread, thousands on the workers.
+  for (const [where, count] of [
+    ['on the main thread', 1200],
+    ['on the workers', 3600],
+  ] as const) {
+    it(`stores each new content once, counts it as sent and needs no upload request (${where})`, async () => {
+      await stagesOnce(count);
+    });
+  }
+
+  async function stagesOnce(count: number): Promise<void> {
     const src = tempDir();
-    // 1,200 files, every third one repeating an earlier content: duplicates fall in
-    // different hash batches, which must not store them twice.
+    // Every third file repeats an earlier content: duplicates fall in different hash
+    // batches, which must not store them twice.
+    const unique = (count / 3) * 2;
     const files: Record<string, Buffer> = {};
-    for (let i = 0; i < 1200; i++) files[`d${i % 9}/f${i}.bin`] = bytes(1 + (i % 800), 3000);
+    for (let i = 0; i < count; i++) files[`d${i % 9}/f${i}.bin`] = bytes(1 + (i % unique), 3000);
     writeTree(src, files);
     const root = join(tempDir(), 'store');
     const store = await openStore(root);
     const s = await push({ dir: src, target: store, name: 'st', cacheDir: false });
     expect(s).toMatchObject({
-      files: 1200,
-      uploadedFiles: 800,
-      uploadedBytes: 800 * 3000,
-      dedupTreeBytes: 400 * 3000,
+      files: count,
+      uploadedFiles: unique,
+      uploadedBytes: unique * 3000,
+      dedupTreeBytes: (count - unique) * 3000,
       dedupStoredBytes: 0,
       mode: 'multi',
       // newSnapshot and freeze: the content was in the store before it was asked for.
       requests: 2,
     });
-    expect(storedObjects(root)).toHaveLength(800);
+    expect(storedObjects(root)).toHaveLength(unique);
     expect(readdirSync(join(root, 'tmp'))).toEqual([]);
     // Every packed object appears once over all packs.
     const gc = await store.gc();
-    expect(gc).toMatchObject({ removedObjects: 0, keptObjects: 800 });
+    expect(gc).toMatchObject({ removedObjects: 0, keptObjects: unique });
     const dest = join(tempDir(), 'out');
     await pull({ source: store, address: { name: 'st', tag: 'default' }, dest });
     expect(readTree(dest)).toEqual(readTree(src));
+  }
+
+  it('leaves a push of less than the single-request threshold to its one A4 request', async () => {
+    const src = tempDir();
+    manyFiles(src, 100, 2000);
+    const store = await openStore(join(tempDir(), 'store'));
+    const s = await push({ dir: src, target: store, name: 'one', cacheDir: false });
+    expect(s).toMatchObject({ uploadedFiles: 100, mode: 'single' });
   });
 
   it('does not stage again what the store already packs, and sends only the new content', async () => {

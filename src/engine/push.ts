@@ -96,14 +96,15 @@ export async function push(options: PushOptions): Promise<PushSummary> {
  * first stages a batch: a push that hashes a few files, or none, never opens it.
  */
 function lazyStaging(options: PushOptions) {
-  const { target } = options;
-  if (!target.openStaging || options.dryRun) return undefined;
+  const open = options.target.openStaging?.bind(options.target);
+  if (!open || options.dryRun) return undefined;
   let area: Promise<StagingArea> | undefined;
   return {
     opener: {
       maxFileSize: BATCH_FILE_MAX,
+      inlineFrom: options.singleMax ?? DEFAULT_SINGLE_MAX,
       open: () => {
-        area ??= target.openStaging?.(BATCH_FILE_MAX) as Promise<StagingArea>;
+        area ??= open(BATCH_FILE_MAX);
         return area;
       },
     },

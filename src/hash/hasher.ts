@@ -6,7 +6,12 @@
  */
 import { setMaxListeners } from 'node:events';
 import { abortError, throwIfAborted } from '../errors.js';
-import type { StagedHashes, StagedPack, StageTarget } from '../store/stage-files.js';
+import {
+  hashAndStage,
+  type StagedHashes,
+  type StagedPack,
+  type StageTarget,
+} from '../store/stage-files.js';
 import { runInPool } from '../util/worker-pool.js';
 import { type HashResult, sha1Files } from './sha1-file.js';
 
@@ -29,6 +34,11 @@ export interface HashOptions {
 /** Files up to `maxFileSize` are staged, in the area `open` gives (asked once). */
 export interface StagingOpener {
   maxFileSize: number;
+  /**
+   * A run small enough to hash on this thread stages only when its small files hold more
+   * bytes than this (below, the push's one A4 request stores them as cheaply).
+   */
+  inlineFrom: number;
   open: () => Promise<HashStaging>;
 }
 
@@ -43,7 +53,7 @@ const BATCH_FILES = 1024;
 const BATCH_BYTES = 8 << 20;
 /** Below this much work, worker start-up (~40 ms) costs more than it saves. */
 const INLINE_BYTES = 4 << 20;
-const INLINE_FILES = 400;
+const INLINE_FILES = 2000;
 
 /**
  * Hashes jobs as they are found, so hashing on the workers overlaps the walk on the main
@@ -95,7 +105,7 @@ export class HashQueue {
     try {
       throwIfAborted(this.options.signal);
       if (!this.started) {
-        const results = sha1Files(this.jobs.map((j) => j.abs));
+        const results = await this.hashInline();
         this.options.onProgress?.(this.jobs.length, this.queuedBytes);
         return results;
       }
@@ -111,6 +121,36 @@ export class HashQueue {
     } finally {
       this.options.signal?.removeEventListener('abort', this.onAbort);
     }
+  }
+
+  /**
+   * Hashes a small run's jobs on this thread. When staging, the small files are staged as
+   * they are hashed, as the workers would: a push of a few edited files then needs no
+   * upload, and no worker thread at all.
+   */
+  private async hashInline(): Promise<HashResult[]> {
+    const opener = this.options.staging;
+    const small = opener
+      ? this.jobs.flatMap((j, i) => (j.size <= opener.maxFileSize ? [i] : []))
+      : [];
+    const smallBytes = small.reduce((n, i) => n + (this.jobs[i] as HashJob).size, 0);
+    if (!opener || smallBytes <= opener.inlineFrom) return sha1Files(this.jobs.map((j) => j.abs));
+    const staging = await this.stagingArea(opener);
+    const results = new Array<HashResult>(this.jobs.length);
+    const staged = hashAndStage(
+      small.map((i) => (this.jobs[i] as HashJob).abs),
+      staging.target,
+    );
+    if (staged.pack) staging.accept(staged.pack);
+    small.forEach((jobIndex, k) => {
+      results[jobIndex] = staged.results[k] as HashResult;
+    });
+    const rest = this.jobs.flatMap((_, i) => (results[i] === undefined ? [i] : []));
+    const hashed = sha1Files(rest.map((i) => (this.jobs[i] as HashJob).abs));
+    rest.forEach((jobIndex, k) => {
+      results[jobIndex] = hashed[k] as HashResult;
+    });
+    return results;
   }
 
   /** Stops: queued work is dropped and running tasks are aborted (after a failed walk). */

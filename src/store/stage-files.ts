@@ -1,5 +1,6 @@
 /**
- * Hashing that stores as it goes, for a worker thread: each small file is read once into
+ * Hashing that stores as it goes, for a worker thread (or the main thread, for a few
+ * files): each small file is read once into
  * the pack being assembled, hashed there, and kept when its content is new to the store
  * (claimed in the shared table); the batch's new contents are written as one staged pack
  * in the store's temp folder. The main thread moves staged packs into the store once the
@@ -8,9 +9,9 @@
  */
 import { hash } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import type { HashResult } from '../hash/sha1-file.js';
 import { throwIfCancelled } from '../util/cancel.js';
 import { ClaimTable } from './claims.js';
+import type { IngestResult } from './ingest.js';
 import { packBytes, readFileIntoPack } from './pack-assembly.js';
 import { type PackEntry, packIndexText } from './pack-file.js';
 import { tempPathIn, writeNewFileSync } from './sync-write.js';
@@ -31,7 +32,8 @@ export interface StagedPack {
 }
 
 export interface StagedHashes {
-  results: HashResult[];
+  /** Per path, its hash and size (what was read), or why it could not be read. */
+  results: IngestResult[];
   pack?: StagedPack;
 }
 
@@ -43,7 +45,7 @@ export function hashAndStage(
   const claims = ClaimTable.of(target.claims);
   const entries: PackEntry[] = [];
   let used = 0;
-  const results = paths.map((path): HashResult => {
+  const results = paths.map((path): IngestResult => {
     throwIfCancelled(cancel);
     try {
       const size = readFileIntoPack(path, used);
