@@ -2,6 +2,7 @@ import { chmodSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { HashCache } from '../src/hash/cache.js';
+import { type CacheColumns, decodeCache, encodeCache } from '../src/hash/cache-file.js';
 import type { OutgoingFile, PushTarget } from '../src/index.js';
 import { openStore, pull, push } from '../src/index.js';
 import { bytes, readTree, sha1, tempDir, writeTree } from './helpers.js';
@@ -13,6 +14,18 @@ function damageObject(objectPath: string, content: Buffer, at: number): string {
   damaged[at] = (damaged[at] ?? 0) ^ 0xff;
   writeFileSync(objectPath, damaged);
   return objectPath;
+}
+
+/** The hash cache file's columns (it must be a whole one). */
+function readCache(file: string): CacheColumns {
+  const columns = decodeCache(readFileSync(file));
+  if (!columns) throw new Error(`${file}: not a hash cache`);
+  return columns;
+}
+
+/** Rewrites the hash cache file with `change` applied to its columns. */
+function editCache(file: string, change: (c: CacheColumns) => CacheColumns): void {
+  writeFileSync(file, encodeCache(change(readCache(file))));
 }
 
 /** A target that runs `before` ahead of the first upload of each file. */
@@ -159,7 +172,7 @@ describe('integrity', () => {
     await push({ dir: src, target: store, name: 'n', cacheDir });
     const { realpathSync, rmSync, statSync } = await import('node:fs');
     const file = HashCache.fileFor(cacheDir, realpathSync(src));
-    const written = readFileSync(file, 'utf8');
+    const written = readFileSync(file);
     const stamp = new Date('2020-01-01T00:00:00Z');
     utimesSync(file, stamp, stamp);
     expect(await push({ dir: src, target: store, name: 'n', cacheDir })).toMatchObject({
@@ -167,10 +180,10 @@ describe('integrity', () => {
       hashedFiles: 0,
     });
     expect(statSync(file).mtime).toEqual(stamp);
-    expect(readFileSync(file, 'utf8')).toBe(written);
+    expect(readFileSync(file)).toEqual(written);
     rmSync(join(src, 'b.txt'));
     await push({ dir: src, target: store, name: 'n', cacheDir });
-    expect(JSON.parse(readFileSync(file, 'utf8')).paths).toEqual(['a.txt']);
+    expect(readCache(file).paths).toEqual(['a.txt']);
   });
 
   it('saves the cache after re-hashing a racy entry, so the next push trusts it', async () => {
@@ -182,9 +195,7 @@ describe('integrity', () => {
     const { realpathSync } = await import('node:fs');
     await push({ dir: src, target: store, name: 'q', cacheDir });
     const file = HashCache.fileFor(cacheDir, realpathSync(src));
-    const body = JSON.parse(readFileSync(file, 'utf8'));
-    body.scanStartMs = 0;
-    writeFileSync(file, JSON.stringify(body));
+    editCache(file, (c) => ({ ...c, scanStartMs: 0 }));
     expect(await push({ dir: src, target: store, name: 'q', cacheDir })).toMatchObject({
       hashedFiles: 1,
     });
@@ -202,36 +213,23 @@ describe('integrity', () => {
     await push({ dir: src, target: store, name: 'c', cacheDir });
     const { realpathSync } = await import('node:fs');
     const file = HashCache.fileFor(cacheDir, realpathSync(src));
-    writeFileSync(file, '{"format":"snapup-hash-cache","version":3,"root":"/elsewhere"');
+    const good = readFileSync(file);
+    // Cut short, or one byte changed anywhere: the whole file is ignored.
+    const damaged = Buffer.from(good);
+    damaged[damaged.length >> 1] = (damaged[damaged.length >> 1] ?? 0) ^ 1;
+    for (const bad of [good.subarray(0, good.length - 7), damaged, Buffer.from('{"format":3')]) {
+      writeFileSync(file, bad);
+      const s = await push({ dir: src, target: store, name: 'c', cacheDir });
+      expect(s).toMatchObject({ hashedFiles: 2, cachedFiles: 0 });
+    }
+    // A whole cache of another root (lying hashes) is not trusted either.
+    editCache(file, (c) => ({ ...c, root: '/some/other/root', sha1s: '0'.repeat(c.sha1s.length) }));
     let s = await push({ dir: src, target: store, name: 'c', cacheDir });
-    expect(s).toMatchObject({ hashedFiles: 2, cachedFiles: 0 });
-    // A well-formed cache of another root (lying hashes) is not trusted either.
-    const body = JSON.parse(readFileSync(file, 'utf8'));
-    body.root = '/some/other/root';
-    body.sha1s = '0'.repeat(body.sha1s.length);
-    writeFileSync(file, JSON.stringify(body));
-    s = await push({ dir: src, target: store, name: 'c', cacheDir });
     expect(s).toMatchObject({ hashedFiles: 2, cachedFiles: 0, uploadedFiles: 0 });
     s = await push({ dir: src, target: store, name: 'c', cacheDir });
     expect(s).toMatchObject({ hashedFiles: 0, cachedFiles: 2 });
-    // Columns of different lengths, or a hash that is not hex: the whole file is ignored.
-    const good = readFileSync(file, 'utf8');
-    for (const change of [
-      (b: Record<string, unknown[]>) => b.sizes?.pop(),
-      (b: Record<string, unknown>) => {
-        b.sha1s = `Z${String(b.sha1s).slice(1)}`;
-      },
-    ]) {
-      const broken = JSON.parse(good);
-      change(broken);
-      writeFileSync(file, JSON.stringify(broken));
-      s = await push({ dir: src, target: store, name: 'c', cacheDir });
-      expect(s).toMatchObject({ hashedFiles: 2, cachedFiles: 0 });
-    }
-    // One malformed field is a miss for that file only.
-    const oneBad = JSON.parse(readFileSync(file, 'utf8'));
-    oneBad.mtimes[0] = 'not a time';
-    writeFileSync(file, JSON.stringify(oneBad));
+    // One entry whose stat differs is a miss for that file only.
+    editCache(file, (c) => ({ ...c, mtimes: [Number.NaN, ...Array.from(c.mtimes).slice(1)] }));
     s = await push({ dir: src, target: store, name: 'c', cacheDir });
     expect(s).toMatchObject({ hashedFiles: 1, cachedFiles: 1 });
   });

@@ -17,127 +17,112 @@ import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import type { ScannedFile } from '../scan/walk.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { type CacheColumns, decodeCache, encodeCache } from './cache-file.js';
 
-const FORMAT = 'snapup-hash-cache';
-/**
- * 3: mtimes as Node's millisecond doubles and inodes as numbers (2 kept them as decimal
- * strings of ns and bigints: a BigInt and two strings per file to compare). 2: one array
- * per field instead of an object per file. Older versions are ignored.
- */
-const VERSION = 3;
+const EMPTY: CacheColumns = {
+  root: '',
+  scanStartMs: 0,
+  paths: [],
+  sizes: [],
+  mtimes: [],
+  inos: [],
+  modes: [],
+  sha1s: '',
+};
 
-/**
- * The file's body: one array per field, index i describing `paths[i]`, and all sha1s as
- * one string. Columns parse about twice as fast as 50,000 small objects and allocate
- * nothing per file; a no-op push reads this and writes nothing.
- */
-interface Columns {
-  paths: string[];
-  sizes: number[];
-  /** `mtimeMs` as stat gives it: compared exactly, so it round-trips through JSON. */
-  mtimes: number[];
-  inos: number[];
-  modes: number[];
-  /** 40 hex digits per file, concatenated. */
-  sha1s: string;
+/** This run's entry for a file hashed now (one the cache did not vouch for). */
+interface Fresh {
+  f: ScannedFile;
+  sha1: string;
 }
-
-interface CacheFile extends Columns {
-  format: typeof FORMAT;
-  version: typeof VERSION;
-  root: string;
-  scanStartMs: number;
-}
-
-const HEX = /^[0-9a-f]*$/;
-
-const EMPTY: Columns = { paths: [], sizes: [], mtimes: [], inos: [], modes: [], sha1s: '' };
-
-/**
- * The columns when the file is a cache of ours for `rootReal`, else undefined. Field
- * values are not checked one by one: a malformed size, mtime or inode cannot equal a
- * real stat, so it is a miss; the hashes are checked in one pass.
- */
-function columnsOf(parsed: unknown, rootReal: string): CacheFile | undefined {
-  if (typeof parsed !== 'object' || parsed === null) return undefined;
-  const c = parsed as Record<string, unknown>;
-  if (c.format !== FORMAT || c.version !== VERSION || c.root !== rootReal) return undefined;
-  if (typeof c.scanStartMs !== 'number' || !Number.isFinite(c.scanStartMs)) return undefined;
-  const n = Array.isArray(c.paths) ? c.paths.length : -1;
-  for (const key of ['paths', 'sizes', 'mtimes', 'inos', 'modes'] as const) {
-    if (!Array.isArray(c[key]) || (c[key] as unknown[]).length !== n) return undefined;
-  }
-  if (typeof c.sha1s !== 'string' || c.sha1s.length !== 40 * n || !HEX.test(c.sha1s))
-    return undefined;
-  return c as unknown as CacheFile;
-}
-
-/** A file of this run: an index into the loaded columns (unchanged), or a new record. */
-type Kept = number | { f: ScannedFile; sha1: string };
 
 export class HashCache {
-  private readonly fresh = new Map<string, Kept>();
+  /**
+   * This run's files in the order the walk met them (the order they are saved in, so the
+   * next walk of the same tree meets them in file order): an index into the loaded
+   * columns for a hit, else the position's entry in `fresh` once hashed.
+   */
+  private readonly runPaths: string[] = [];
+  private readonly runFrom: number[] = [];
+  private readonly fresh = new Map<number, Fresh>();
+  /** Where in the run each missed path is, for `set`. */
+  private readonly missedAt = new Map<string, number>();
+  private hits = 0;
+  /** The next loaded entry, where the walk usually is: most lookups need no hashing. */
+  private cursor = 0;
+  /** Loaded paths to their index, built on the first lookup the cursor does not answer. */
+  private index: Map<string, number> | undefined;
   /** Whether this run recorded anything the saved file does not already say. */
   private changed = false;
 
   private constructor(
     readonly file: string,
     private readonly root: string,
-    private readonly previous: Columns,
-    private readonly index: Map<string, number>,
-    private readonly previousScanStartMs: number,
+    private readonly previous: CacheColumns,
     private readonly scanStartMs: number,
   ) {}
 
   static fileFor(cacheDir: string, rootReal: string): string {
     const key = createHash('sha1').update(rootReal).digest('hex').slice(0, 20);
-    return join(cacheDir, 'hashes', `${key}.json`);
+    return join(cacheDir, 'hashes', `${key}.bin`);
   }
 
-  /** Loads the cache of `rootReal`; never fails (a bad cache is an empty one). */
+  /** Loads the cache of `rootReal`; never fails (a bad or foreign cache is an empty one). */
   static async load(cacheDir: string, rootReal: string, scanStartMs: number): Promise<HashCache> {
     const file = HashCache.fileFor(cacheDir, rootReal);
     let columns = EMPTY;
-    let previousStart = 0;
     try {
-      const parsed = columnsOf(JSON.parse(await fsp.readFile(file, 'utf8')), rootReal);
-      if (parsed) {
-        columns = parsed;
-        previousStart = parsed.scanStartMs;
-      }
+      const decoded = decodeCache(await fsp.readFile(file));
+      if (decoded && decoded.root === rootReal && Number.isFinite(decoded.scanStartMs))
+        columns = decoded;
     } catch {
       // missing or unreadable: start empty
     }
-    const index = new Map<string, number>();
-    columns.paths.forEach((path, i) => {
-      if (typeof path === 'string') index.set(path, i);
-    });
-    return new HashCache(file, rootReal, columns, index, previousStart, scanStartMs);
+    return new HashCache(file, rootReal, columns, scanStartMs);
   }
 
   /**
-   * The cached hash of `f` when its stat is unchanged and the entry is not racy. A hit is
-   * kept for the next save as it is; a miss must be `set` once the file is hashed.
+   * The cached hash of `f` when its stat is unchanged and the entry is not racy. Every
+   * file of the run is looked up once, in walk order; a miss must be `set` once hashed.
    */
   lookup(f: ScannedFile): string | undefined {
-    const i = this.index.get(f.path);
-    if (i === undefined) return undefined;
+    const i = this.indexOf(f.path);
     const p = this.previous;
-    if (p.sizes[i] !== f.size || p.modes[i] !== f.mode) return undefined;
-    if (p.mtimes[i] !== f.mtimeMs || p.inos[i] !== f.ino) return undefined;
-    if (f.mtimeMs >= this.previousScanStartMs) {
-      // Re-hashed now; saving this run's later scan start lets the next run trust it.
-      this.changed = true;
+    if (
+      i < 0 ||
+      p.sizes[i] !== f.size ||
+      p.modes[i] !== f.mode ||
+      p.mtimes[i] !== f.mtimeMs ||
+      p.inos[i] !== f.ino
+    ) {
+      this.missedAt.set(f.path, this.runPaths.length);
+      this.runPaths.push(f.path);
+      this.runFrom.push(-1);
       return undefined;
     }
-    this.fresh.set(f.path, i);
+    if (f.mtimeMs >= p.scanStartMs) {
+      // Re-hashed now; saving this run's later scan start lets the next run trust it.
+      this.changed = true;
+      this.missedAt.set(f.path, this.runPaths.length);
+      this.runPaths.push(f.path);
+      this.runFrom.push(-1);
+      return undefined;
+    }
+    this.runPaths.push(f.path);
+    this.runFrom.push(i);
+    this.hits++;
     return p.sha1s.slice(40 * i, 40 * i + 40);
   }
 
   /** Records the hash of a file hashed in this run; only this run's files are saved. */
   set(f: ScannedFile, sha1: string): void {
     this.changed = true;
-    this.fresh.set(f.path, { f, sha1 });
+    let at = this.missedAt.get(f.path);
+    if (at === undefined) {
+      at = this.runPaths.push(f.path) - 1;
+      this.runFrom.push(-1);
+    }
+    this.fresh.set(at, { f, sha1 });
   }
 
   /**
@@ -145,40 +130,61 @@ export class HashCache {
    * push). Keeping the older scan start then is safe: it only makes the racy check stricter.
    */
   async save(): Promise<void> {
-    if (!this.changed && this.fresh.size === this.previous.paths.length) return;
-    const out: CacheFile = {
-      format: FORMAT,
-      version: VERSION,
+    if (!this.changed && this.hits === this.previous.paths.length) return;
+    const p = this.previous;
+    const out = {
       root: this.root,
       scanStartMs: this.scanStartMs,
-      paths: [],
-      sizes: [],
-      mtimes: [],
-      inos: [],
-      modes: [],
+      paths: [] as string[],
+      sizes: [] as number[],
+      mtimes: [] as number[],
+      inos: [] as number[],
+      modes: [] as number[],
       sha1s: '',
     };
-    const p = this.previous;
     const sha1s: string[] = [];
-    for (const [path, kept] of this.fresh) {
-      out.paths.push(path);
-      if (typeof kept === 'number') {
-        out.sizes.push(p.sizes[kept] as number);
-        out.mtimes.push(p.mtimes[kept] as number);
-        out.inos.push(p.inos[kept] as number);
-        out.modes.push(p.modes[kept] as number);
-        sha1s.push(p.sha1s.slice(40 * kept, 40 * kept + 40));
+    this.runPaths.forEach((path, at) => {
+      const from = this.runFrom[at] as number;
+      if (from >= 0) {
+        out.sizes.push(p.sizes[from] as number);
+        out.mtimes.push(p.mtimes[from] as number);
+        out.inos.push(p.inos[from] as number);
+        out.modes.push(p.modes[from] as number);
+        sha1s.push(p.sha1s.slice(40 * from, 40 * from + 40));
       } else {
-        out.sizes.push(kept.f.size);
-        out.mtimes.push(kept.f.mtimeMs);
-        out.inos.push(kept.f.ino);
-        out.modes.push(kept.f.mode);
-        sha1s.push(kept.sha1);
+        const fresh = this.fresh.get(at);
+        if (!fresh) return; // not hashed after all (it vanished, or the run failed)
+        out.sizes.push(fresh.f.size);
+        out.mtimes.push(fresh.f.mtimeMs);
+        out.inos.push(fresh.f.ino);
+        out.modes.push(fresh.f.mode);
+        sha1s.push(fresh.sha1);
       }
-    }
+      out.paths.push(path);
+    });
     out.sha1s = sha1s.join('');
     await fsp.mkdir(join(this.file, '..'), { recursive: true });
-    await writeFileAtomic(this.file, JSON.stringify(out));
+    await writeFileAtomic(this.file, encodeCache(out));
+    // Format 3 (JSON) lived beside it under another name: it would never be read again.
+    await fsp.rm(this.file.replace(/\.bin$/, '.json'), { force: true }).catch(() => {});
+  }
+
+  private indexOf(path: string): number {
+    const paths = this.previous.paths;
+    const at = this.cursor;
+    if (at < paths.length && paths[at] === path) {
+      this.cursor = at + 1;
+      return at;
+    }
+    if (!this.index) {
+      const index = new Map<string, number>();
+      for (let k = 0; k < paths.length; k++) index.set(paths[k] as string, k);
+      this.index = index;
+    }
+    const i = this.index.get(path);
+    if (i === undefined) return -1;
+    this.cursor = i + 1;
+    return i;
   }
 }
 
