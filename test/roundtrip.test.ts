@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openStore, pull, push } from '../src/index.js';
 import { bytes, readTree, sha1, storedObjects, tempDir, writeTree } from './helpers.js';
+import { clientFor, testServer } from './server-helpers.js';
 
 function richTree(root: string) {
   writeTree(root, {
@@ -166,4 +167,41 @@ describe('push and pull round trip', () => {
     await pull({ source: store, address: { name: 'big', tag: 'default' }, dest });
     expect(readFileSync(join(dest, 'big.bin')).equals(big)).toBe(true);
   });
+});
+
+describe('file names that are also names of object members', () => {
+  // A plain `map[path] = entry` makes a file named __proto__ the map's prototype: the
+  // file would silently be left out of the snapshot.
+  const tricky = {
+    ['__proto__']: 'proto file\n',
+    'd/__proto__': 'nested proto\n',
+    constructor: 'ctor\n',
+    'hasOwnProperty/toString': 'x\n',
+  };
+
+  for (const singleMax of [0, 1 << 30]) {
+    it(`keep every file, locally and over HTTP (${singleMax === 0 ? 'multi' : 'single'})`, async () => {
+      const src = tempDir();
+      const files: Record<string, string> = {};
+      for (const [k, v] of Object.entries(tricky))
+        Object.defineProperty(files, k, { value: v, enumerable: true });
+      writeTree(src, files);
+      const server = await testServer();
+      try {
+        for (const target of [await openStore(join(tempDir(), 'store')), clientFor(server)]) {
+          const s = await push({ dir: src, target, name: 'odd', cacheDir: false, singleMax });
+          expect(s).toMatchObject({ files: 4, snapshot: { frozen: true } });
+          const { fileHashes } = await target.get({ name: 'odd', tag: 'default' });
+          expect(Object.keys(fileHashes).sort()).toEqual(Object.keys(files).sort());
+          const dest = join(tempDir(), 'out');
+          await pull({ source: target, address: { name: 'odd', tag: 'default' }, dest });
+          expect(readTree(dest)).toEqual(readTree(src));
+          expect(readFileSync(join(dest, '__proto__'), 'utf8')).toBe('proto file\n');
+          expect(readFileSync(join(dest, 'd', '__proto__'), 'utf8')).toBe('nested proto\n');
+        }
+      } finally {
+        await server.close();
+      }
+    });
+  }
 });

@@ -11,6 +11,7 @@ import type {
   PushTarget,
   RestoreRequest,
 } from '../engine/target.js';
+import { setEntry } from '../protocol/manifest.js';
 import type { NewSnapshotParams, NewSnapshotRequest, SnapshotAddress } from '../protocol/types.js';
 import { NAME_RE } from '../protocol/types.js';
 import { PackStaging } from '../store/staging.js';
@@ -74,7 +75,7 @@ export class LocalBackend implements PushTarget, PullSource {
   single(meta: NewSnapshotParams, files: readonly OutgoingFile[], signal?: AbortSignal) {
     const inline: Record<string, SingleFile> = {};
     for (const f of files)
-      inline[f.path] = { content: { file: f.abs }, permissions: f.permissions };
+      setEntry(inline, f.path, { content: { file: f.abs }, permissions: f.permissions });
     return this.store.single(this.user, meta, inline, signal);
   }
 

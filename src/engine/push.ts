@@ -229,6 +229,7 @@ class PushSession {
     const { target, signal } = this.options;
     let address: SnapshotAddress | undefined;
     let changed: ManifestFile[] = [];
+    let stillMissing: unknown;
     for (let round = 0; round < MAX_ROUNDS; round++) {
       throwIfAborted(signal);
       const response = await this.clock.run('negotiate', async () => {
@@ -260,11 +261,14 @@ class PushSession {
         } catch (err) {
           // Content vanished between negotiation and freeze (a concurrent gc): negotiate again.
           if (!(isSnapupError(err) && err.code === 'MISSING_CONTENT')) throw err;
+          stillMissing = err;
           continue;
         }
       }
       await this.clock.run('hash', async () => this.rehash(changed));
     }
+    // No file changed, yet the target kept missing content at every freeze: say what it misses.
+    if (changed.length === 0 && stillMissing !== undefined) throw stillMissing;
     throw new SnapupError(
       'FILE_CHANGED',
       `${changed[0]?.abs}: ${changed.length} file(s) kept changing during the push; push again when they are stable`,
@@ -350,9 +354,10 @@ class PushSession {
 
   private async send(
     address: SnapshotAddress,
-    toSend: ManifestFile[],
+    missing: ManifestFile[],
     missingBytes: number,
   ): Promise<{ changed: ManifestFile[]; snapshot?: SnapshotMeta }> {
+    let toSend = missing;
     if (toSend.length === 0) return { changed: [] };
     const { target, signal } = this.options;
     const changed: ManifestFile[] = [];
@@ -366,7 +371,7 @@ class PushSession {
       this.emit({
         type: 'upload',
         ...progress,
-        totalFiles: toSend.length,
+        totalFiles: missing.length,
         totalBytes: missingBytes,
       });
     };
@@ -383,8 +388,12 @@ class PushSession {
       try {
         this.requests++;
         const response = await target.single(this.metaFor(address), ready.map(outgoing), signal);
-        for (const f of ready) sent(f);
-        return { changed, snapshot: response.snapshot };
+        const kept = new Set(response.notFound);
+        for (const f of ready) if (!kept.has(f.sha1)) sent(f);
+        if (response.snapshot.frozen || kept.size === 0)
+          return { changed, snapshot: response.snapshot };
+        // A4 may leave some files missing (spec A4, D): upload those one by one.
+        toSend = ready.filter((f) => kept.has(f.sha1));
       } catch (err) {
         if (isSnapupError(err) && err.code === 'HASH_MISMATCH') {
           const culprit = ready.find((f) => f.path === err.path || f.abs === err.path);

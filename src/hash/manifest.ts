@@ -6,7 +6,7 @@ import { statSync } from 'node:fs';
 import envPaths from 'env-paths';
 import type { EventSink, StageClock } from '../engine/events.js';
 import { fsError, SnapupError } from '../errors.js';
-import { comparePaths, digestOfSorted } from '../protocol/manifest.js';
+import { comparePaths, digestOfSorted, setEntry } from '../protocol/manifest.js';
 import type { FileHashes, Permissions } from '../protocol/types.js';
 import { checkRoot, type ScannedFile, walk } from '../scan/walk.js';
 import { HashCache, scanStartMs } from './cache.js';
@@ -252,6 +252,7 @@ export function restat(f: ScannedFile): ScannedFile | undefined {
 
 export function toFileHashes(files: readonly ManifestFile[]): FileHashes {
   const out: FileHashes = {};
-  for (const f of files) out[f.path] = { sha1: f.sha1, permissions: f.permissions, size: f.size };
+  for (const f of files)
+    setEntry(out, f.path, { sha1: f.sha1, permissions: f.permissions, size: f.size });
   return out;
 }

@@ -32,6 +32,21 @@ export function digestOfSorted(
   return hash.digest('hex');
 }
 
+/**
+ * Sets `map[path]` as an own property, also for a file named `__proto__`, which a plain
+ * assignment would turn into the map's prototype (and so drop from the snapshot).
+ */
+export function setEntry<T>(map: Record<string, T>, path: string, entry: T): void {
+  if (path === '__proto__') {
+    Object.defineProperty(map, path, {
+      value: entry,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  } else map[path] = entry;
+}
+
 /** The distinct content hashes a manifest refers to. */
 export function uniqueHashes(fileHashes: FileHashes): Set<string> {
   const out = new Set<string>();

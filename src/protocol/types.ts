@@ -4,6 +4,7 @@
  */
 import { z } from 'zod/v3';
 import { SnapupError } from '../errors.js';
+import { setEntry } from './manifest.js';
 import { checkSnapshotPath } from './paths.js';
 
 export const SHA1_RE = /^[0-9a-f]{40}$/;
@@ -32,39 +33,58 @@ export type FileEntry = z.infer<typeof fileEntrySchema>;
 /**
  * `relative/path` → entry; keys are checked against spec B.6. Checked by hand rather than
  * with a zod record: a 200,000-file manifest is validated on every push, and the
- * per-entry cost of a generic schema was the largest part of that.
+ * per-entry cost of a generic schema was the largest part of that. One pass checks each
+ * entry and copies its known fields (a server receiving 50,000 entries made two, ~50 ms each).
  */
-export const fileHashesSchema = z
-  .custom<Record<string, FileEntry>>(
-    (value) => checkFileHashes(value) === null,
-    (input: unknown) => ({ message: checkFileHashes(input) ?? 'invalid' }),
-  )
-  .transform(cleanFileHashes);
-
-/** A copy with only the known fields, so nothing a client adds is stored. */
-function cleanFileHashes(map: Record<string, FileEntry>): Record<string, FileEntry> {
-  const out: Record<string, FileEntry> = {};
-  for (const [path, e] of Object.entries(map)) {
-    const entry: FileEntry = {
-      sha1: e.sha1,
-      permissions: { ro: e.permissions.ro, exe: e.permissions.exe },
-    };
-    if (e.size !== undefined) entry.size = e.size;
-    out[path] = entry;
+export const fileHashesSchema = z.custom<Record<string, FileEntry>>().transform((value, ctx) => {
+  const parsed = parseFileHashes(value);
+  if (typeof parsed === 'string') {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: parsed });
+    return z.NEVER;
   }
-  return out;
+  return parsed;
+});
+
+/**
+ * Like `z.record(z.string(), value)`, but keeping every key: zod's record drops a key named
+ * `__proto__`, and a file may have that name.
+ */
+export function pathRecord<T extends z.ZodTypeAny>(value: T) {
+  return z
+    .custom<Record<string, z.input<T>>>(
+      (v) => typeof v === 'object' && v !== null && !Array.isArray(v),
+      'must be an object',
+    )
+    .transform((map, ctx) => {
+      const out: Record<string, z.output<T>> = {};
+      for (const key in map) {
+        if (!Object.hasOwn(map, key)) continue;
+        const parsed = value.safeParse(map[key]);
+        if (!parsed.success) {
+          for (const issue of parsed.error.issues)
+            ctx.addIssue({ ...issue, path: [key, ...issue.path] } as z.IssueData);
+          return z.NEVER;
+        }
+        setEntry(out, key, parsed.data);
+      }
+      return out;
+    });
 }
 
-/** What is wrong with a fileHashes map (naming the path), or null. */
-export function checkFileHashes(value: unknown): string | null {
+/**
+ * A fileHashes map with only the known fields (nothing a client adds is stored), or what
+ * is wrong with it, naming the path.
+ */
+export function parseFileHashes(value: unknown): Record<string, FileEntry> | string {
   if (typeof value !== 'object' || value === null || Array.isArray(value))
     return 'must be an object';
-  for (const [path, entry] of Object.entries(value)) {
+  const out: Record<string, FileEntry> = {};
+  for (const path in value) {
+    if (!Object.hasOwn(value, path)) continue;
     const problem = checkSnapshotPath(path);
     if (problem) return `${JSON.stringify(path)}: ${problem}`;
-    if (typeof entry !== 'object' || entry === null)
-      return `${JSON.stringify(path)}: must be an object`;
-    const e = entry as Record<string, unknown>;
+    const e = (value as Record<string, unknown>)[path] as Record<string, unknown> | null;
+    if (typeof e !== 'object' || e === null) return `${JSON.stringify(path)}: must be an object`;
     if (typeof e.sha1 !== 'string' || !SHA1_RE.test(e.sha1)) {
       return `${JSON.stringify(path)}.sha1: must be 40 lowercase hex digits`;
     }
@@ -77,13 +97,17 @@ export function checkFileHashes(value: unknown): string | null {
     ) {
       return `${JSON.stringify(path)}.permissions: must be { "ro": boolean, "exe": boolean }`;
     }
-    if (e.size !== undefined && !(Number.isSafeInteger(e.size) && (e.size as number) >= 0)) {
-      return `${JSON.stringify(path)}.size: must be a whole number of bytes`;
+    const entry: FileEntry = { sha1: e.sha1, permissions: { ro: p.ro, exe: p.exe } };
+    if (e.size !== undefined) {
+      if (!(Number.isSafeInteger(e.size) && (e.size as number) >= 0))
+        return `${JSON.stringify(path)}.size: must be a whole number of bytes`;
+      entry.size = e.size as number;
     }
+    setEntry(out, path, entry);
   }
-  return null;
+  return out;
 }
-export type FileHashes = z.infer<typeof fileHashesSchema>;
+export type FileHashes = z.output<typeof fileHashesSchema>;
 
 export const ACCESS_LEVELS = ['Invisible', 'Visible', 'ReadWrite'] as const;
 export type AccessLevel = (typeof ACCESS_LEVELS)[number];

@@ -8,11 +8,13 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import tar from 'tar-stream';
 import { z } from 'zod/v3';
 import { isSnapupError, SnapupError } from '../errors.js';
+import { setEntry } from '../protocol/manifest.js';
 import { checkSnapshotPath } from '../protocol/paths.js';
 import {
   type FileEntry,
   fileModeOf,
   parseOrThrow,
+  pathRecord,
   permissionsSchema,
   type SnapshotAddress,
   type UploadResponse,
@@ -74,9 +76,7 @@ const archiveBodySchema = z.object({ paths: z.array(z.string()).min(1) });
 
 const singleBodySchema = z.object({
   meta: z.unknown().optional(),
-  files: z
-    .record(z.string(), z.object({ content: z.string(), permissions: permissionsSchema }))
-    .optional(),
+  files: pathRecord(z.object({ content: z.string(), permissions: permissionsSchema })).optional(),
 });
 
 type AddressParams = { name: string; tag: string; '*'?: string };
@@ -91,6 +91,10 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     // Paths inside snapshots can be long (spec B.6 allows 4096 bytes, percent-encoded).
     routerOptions: { maxParamLength: 16 * 1024 },
     return503OnClosing: true,
+    // A manifest's keys are file paths, and a file may be named __proto__: the parsed body
+    // keeps it as an own key (JSON.parse does), and every map built from it is built with
+    // setEntry, never by merging the body into another object.
+    onProtoPoisoning: 'ignore',
   });
   app.decorateRequest('user', '');
 
@@ -162,10 +166,10 @@ export function buildServer(options: ServerOptions): FastifyInstance {
             field: 'files',
           });
         }
-        files[path] = {
+        setEntry(files, path, {
           content: { bytes: Buffer.from(f.content, 'base64') },
           permissions: f.permissions,
-        };
+        });
       }
       return store.single(req.user, (body.meta ?? {}) as Record<string, unknown>, files);
     }),

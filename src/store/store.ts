@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { fsError, isSnapupError, SnapupError } from '../errors.js';
-import { uniqueHashes } from '../protocol/manifest.js';
+import { setEntry, uniqueHashes } from '../protocol/manifest.js';
 import { checkSnapshotPath } from '../protocol/paths.js';
 import type {
   AccessLevel,
@@ -540,7 +540,11 @@ export class Store {
         const problem = checkSnapshotPath(path);
         if (problem) throw new SnapupError('BAD_INPUT', `${path}: ${problem}`, { field: 'files' });
         const stored = await this.putContent(file.content, fileHashes[path]?.sha1, path, signal);
-        fileHashes[path] = { sha1: stored.sha1, permissions: file.permissions, size: stored.size };
+        setEntry(fileHashes, path, {
+          sha1: stored.sha1,
+          permissions: file.permissions,
+          size: stored.size,
+        });
       }
       const response = await this.newSnapshotLocked(caller, { ...meta, fileHashes });
       if (response.snapshot.frozen || response.notFound.length > 0) return response;
