@@ -1,6 +1,7 @@
 import { chmodSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { SnapupError } from '../src/errors.js';
 import { HashCache } from '../src/hash/cache.js';
 import { type CacheColumns, decodeCache, encodeCache } from '../src/hash/cache-file.js';
 import type { OutgoingFile, PushTarget } from '../src/index.js';
@@ -123,6 +124,45 @@ describe('integrity', () => {
     expect(fileHashes['grow.txt']).toMatchObject({ sha1: sha1('version two'), size: 11 });
     expect(warnings).toEqual([expect.stringContaining('gone.txt: it was removed during the push')]);
     expect(await store.store.objects.has(sha1('v1'))).toBe(false);
+  });
+
+  it('uploads what an A4 answer left missing, then freezes', async () => {
+    const src = tempDir();
+    writeTree(src, { 'a.txt': 'aaa', 'b.txt': 'bbb' });
+    const store = await openStore(join(tempDir(), 'store'));
+    // A server that stores only part of an A4 request answers the rest as notFound.
+    const target: PushTarget = {
+      ...intercept(store, () => {}),
+      single: (m, files, s) =>
+        store.single(
+          m,
+          files.filter((f) => f.path !== 'b.txt'),
+          s,
+        ),
+    };
+    const s = await push({ dir: src, target, name: 'a4', cacheDir: false, singleMax: 1 << 30 });
+    expect(s).toMatchObject({ uploadedFiles: 2, snapshot: { frozen: true } });
+    const dest = join(tempDir(), 'out');
+    await pull({ source: store, address: { name: 'a4', tag: 'default' }, dest });
+    expect(readTree(dest)).toEqual(readTree(src));
+  });
+
+  it('says what the target misses when every freeze finds content missing', async () => {
+    const src = tempDir();
+    writeTree(src, { 'a.txt': 'aaa' });
+    const store = await openStore(join(tempDir(), 'store'));
+    const target: PushTarget = {
+      ...intercept(store, () => {}),
+      freeze: async () => {
+        throw new SnapupError(
+          'MISSING_CONTENT',
+          'a4/default: 1 declared file(s) have no content yet, e.g. a.txt',
+        );
+      },
+    };
+    await expect(
+      push({ dir: src, target, name: 'a4', cacheDir: false, singleMax: 0 }),
+    ).rejects.toMatchObject({ code: 'MISSING_CONTENT', message: expect.stringContaining('a.txt') });
   });
 
   it('fails with the file named when it keeps changing', async () => {
