@@ -2,7 +2,7 @@
  * Content stored while it is hashed (store/staging.ts): a push to the local store reads
  * each new small file once, and what it stores is exactly what an upload would have.
  */
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openStore, pull, push } from '../src/index.js';
@@ -77,6 +77,18 @@ describe('staging while hashing (local store)', () => {
     const added = readdirSync(join(root, 'packs')).length - packsBefore;
     expect(added).toBeGreaterThan(0);
     expect((await store.gc()).keptObjects).toBe(1000);
+  });
+
+  it('stages into a store made before packs existed (no packs folder)', async () => {
+    const src = tempDir();
+    manyFiles(src, 900, 2500);
+    const root = join(tempDir(), 'store');
+    await openStore(root);
+    rmSync(join(root, 'packs'), { recursive: true });
+    const store = await openStore(root);
+    const s = await push({ dir: src, target: store, name: 'old', cacheDir: false });
+    expect(s).toMatchObject({ uploadedFiles: 900, requests: 2, snapshot: { frozen: true } });
+    expect(storedObjects(root)).toHaveLength(900);
   });
 
   it('--dry-run stages nothing', async () => {

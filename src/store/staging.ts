@@ -28,6 +28,8 @@ export class PackStaging {
 
   /** Staging into `objects`, for files up to `maxFileSize` bytes. */
   static async open(objects: ObjectStore, maxFileSize: number): Promise<PackStaging> {
+    // Stores made before packs existed lack the folder the commit renames into.
+    await fsp.mkdir(objects.packs.dir, { recursive: true });
     await objects.packs.load();
     const packs = objects.packs.all();
     const known = packs.reduce((n, [, entries]) => n + entries.length, 0);
