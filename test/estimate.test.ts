@@ -34,6 +34,29 @@ describe('upload planning', () => {
 });
 
 describe('snapup bench (estimate)', () => {
+  it('reports the hashing throughput over the walk that the hashing overlaps', async () => {
+    const src = tempDir();
+    const files: Record<string, Buffer> = {};
+    for (let i = 0; i < 3000; i++) files[`d${i % 30}/f${i}`] = bytes(i + 1, 2000);
+    writeTree(src, files);
+    const stages: Record<string, number> = {};
+    const e = await estimate({
+      dir: src,
+      cacheDir: false,
+      onEvent: (ev) => {
+        if (ev.type === 'stage' && ev.state === 'end') stages[ev.stage] = ev.ms;
+      },
+    });
+    expect(e.hashing.files).toBe(3000);
+    // Hashing ran on the workers during the walk: its time includes the walk's, which is
+    // most of what an estimate of a tree of new files does (not only what was left after it).
+    expect(stages.scan).toBeGreaterThan(1);
+    expect(e.hashing.ms).toBeGreaterThanOrEqual(
+      Math.floor((stages.scan ?? 0) + (stages.hash ?? 0)),
+    );
+    expect(e.hashing.mbPerSec).toBeCloseTo(6 / (e.hashing.ms / 1000), 0);
+  });
+
   it('counts unique content, duplicates, stored content and what a push would send', async () => {
     const src = tempDir();
     const shared = bytes(1, 4000);
