@@ -44,7 +44,7 @@ describe('snapup bench (estimate)', () => {
       dir: src,
       cacheDir: false,
       onEvent: (ev) => {
-        if (ev.type === 'stage' && ev.state === 'end') stages[ev.stage] = ev.ms;
+        if (ev.type === 'stage' && ev.state === 'end') stages[ev.stage] = ev.ms ?? 0;
       },
     });
     expect(e.hashing.files).toBe(3000);
