@@ -16,7 +16,11 @@ import {
   restoreFiles,
   restoreLargeFile,
 } from '../src/store/restore.js';
-import { hashAndStage, type StagedHashes, type StageTarget } from '../src/store/stage-files.js';
+import {
+  hashAndStageShared,
+  type StagedHashes,
+  type StageTarget,
+} from '../src/store/stage-files.js';
 
 /** `cancel`: the shared flag of util/cancel.ts, when the caller can cancel the task. */
 type Cancellable = { cancel?: Int32Array };
@@ -28,7 +32,7 @@ export function hash(task: { paths: string[] } & Cancellable): HashResult[] {
 export function hashStage(
   task: { paths: string[]; stage: StageTarget } & Cancellable,
 ): StagedHashes {
-  return hashAndStage(task.paths, task.stage, task.cancel);
+  return hashAndStageShared(task.paths, task.stage, task.cancel);
 }
 
 export function ingest(

@@ -10,6 +10,7 @@ import {
   hashAndStage,
   type StagedHashes,
   type StagedPack,
+  type StagePlace,
   type StageTarget,
 } from '../store/stage-files.js';
 import { runInPool } from '../util/worker-pool.js';
@@ -44,7 +45,11 @@ export interface StagingOpener {
 
 /** What the hash queue needs of a staging area: where to stage, and who takes the packs. */
 export interface HashStaging {
+  /** For the workers (builds the shared claim table when first asked). */
   readonly target: StageTarget;
+  /** For this thread: where, and whether a content is new (see claims.ts). */
+  readonly place: StagePlace;
+  claim(sha1: string): boolean;
   accept(pack: StagedPack): void;
 }
 
@@ -143,7 +148,8 @@ export class HashQueue {
     const results = new Array<HashResult>(this.jobs.length);
     const staged = hashAndStage(
       small.map((i) => (this.jobs[i] as HashJob).abs),
-      staging.target,
+      staging.place,
+      (sha1) => staging.claim(sha1),
     );
     if (staged.pack) staging.accept(staged.pack);
     small.forEach((jobIndex, k) => {

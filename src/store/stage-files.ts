@@ -16,12 +16,16 @@ import { packBytes, readFileIntoPack } from './pack-assembly.js';
 import { type PackEntry, packIndexText } from './pack-file.js';
 import { tempPathIn, writeNewFileSync } from './sync-write.js';
 
-/** Where a worker stages: the store's temp folder and the shared table of claimed hashes. */
-export interface StageTarget {
+/** Where to stage: the store's temp folder, and up to which file size. */
+export interface StagePlace {
   tempDir: string;
-  claims: SharedArrayBuffer;
   /** Larger files are not staged: the upload stores them alone (as loose objects). */
   maxFileSize: number;
+}
+
+/** Where a worker stages, with the shared table of claimed hashes (claims.ts). */
+export interface StageTarget extends StagePlace {
+  claims: SharedArrayBuffer;
 }
 
 /** A pack written to the temp folder, not yet part of the store. */
@@ -37,12 +41,23 @@ export interface StagedHashes {
   pack?: StagedPack;
 }
 
-export function hashAndStage(
+/** On a worker: staging against the shared claim table. */
+export function hashAndStageShared(
   paths: readonly string[],
   target: StageTarget,
   cancel?: Int32Array,
 ): StagedHashes {
   const claims = ClaimTable.of(target.claims);
+  return hashAndStage(paths, target, (sha1) => claims.claim(sha1), cancel);
+}
+
+/** `claim` answers true for a content this call is the first to keep (see claims.ts). */
+export function hashAndStage(
+  paths: readonly string[],
+  target: StagePlace,
+  claim: (sha1: string) => boolean,
+  cancel?: Int32Array,
+): StagedHashes {
   const entries: PackEntry[] = [];
   let used = 0;
   const results = paths.map((path): IngestResult => {
@@ -51,7 +66,7 @@ export function hashAndStage(
       const size = readFileIntoPack(path, used);
       const sha1 = hash('sha1', packBytes(used, used + size), 'hex');
       // A file that grew past the batch limit is stored alone by the upload (loose).
-      if (size <= target.maxFileSize && claims.claim(sha1)) {
+      if (size <= target.maxFileSize && claim(sha1)) {
         entries.push({ sha1, offset: used, size });
         used += size;
       }

@@ -10,7 +10,7 @@ import { fsError } from '../errors.js';
 import { ClaimTable } from './claims.js';
 import type { ObjectStore } from './objects.js';
 import { newPackId } from './pack-file.js';
-import type { StagedPack, StageTarget } from './stage-files.js';
+import type { StagedPack, StagePlace, StageTarget } from './stage-files.js';
 
 /** Room in the claim table for this many contents of the tree beyond what the store holds. */
 const NEW_CONTENTS = 1 << 17;
@@ -20,10 +20,14 @@ export class PackStaging {
   readonly hashes = new Set<string>();
   private pending: StagedPack[] = [];
   private closed = false;
+  /** Shared with the workers, built when the first worker batch asks (see `target`). */
+  private claims: ClaimTable | undefined;
+  /** Contents claimed on this thread before there was a table. */
+  private readonly claimedHere = new Set<string>();
 
   private constructor(
     private readonly objects: ObjectStore,
-    readonly target: StageTarget,
+    readonly place: StagePlace,
   ) {}
 
   /** Staging into `objects`, for files up to `maxFileSize` bytes. */
@@ -31,16 +35,34 @@ export class PackStaging {
     // Stores made before packs existed lack the folder the commit renames into.
     await fsp.mkdir(objects.packs.dir, { recursive: true });
     await objects.packs.load();
-    const packs = objects.packs.all();
-    const known = packs.reduce((n, [, entries]) => n + entries.length, 0);
-    const claims = ClaimTable.create(known + NEW_CONTENTS);
-    // What the packs hold is not staged again (loose objects are large ones, not staged).
-    for (const [, entries] of packs) for (const e of entries) claims.claim(e.sha1);
-    return new PackStaging(objects, {
-      tempDir: objects.tempDir,
-      claims: claims.buffer,
-      maxFileSize,
-    });
+    return new PackStaging(objects, { tempDir: objects.tempDir, maxFileSize });
+  }
+
+  /**
+   * Where the workers stage, with the table of claimed hashes they share: what the packs
+   * hold (loose objects are large ones, never staged), and what this thread claimed.
+   * Built on first use: a push whose few changed files are staged on the main thread
+   * needs none (~17 ms and 1 MiB for a store of 50,000 objects).
+   */
+  get target(): StageTarget {
+    if (!this.claims) {
+      const packs = this.objects.packs.all();
+      const known = packs.reduce((n, [, entries]) => n + entries.length, 0);
+      const claims = ClaimTable.create(known + this.claimedHere.size + NEW_CONTENTS);
+      for (const [, entries] of packs) for (const e of entries) claims.claim(e.sha1);
+      for (const sha1 of this.claimedHere) claims.claim(sha1);
+      this.claims = claims;
+    }
+    return { ...this.place, claims: this.claims.buffer };
+  }
+
+  /** On this thread: true for a content new to the store's packs and not claimed yet. */
+  claim(sha1: string): boolean {
+    if (this.claims) return this.claims.claim(sha1);
+    const packs = this.objects.packs;
+    if (packs.get(sha1) || packs.isStaged(sha1) || this.claimedHere.has(sha1)) return false;
+    this.claimedHere.add(sha1);
+    return true;
   }
 
   /** Takes a pack a worker staged (removed at once when the push already ended). */
