@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openStore, pull, push } from '../src/index.js';
 import { ClaimTable } from '../src/store/claims.js';
+import { hashAndStage } from '../src/store/stage-files.js';
 import { bytes, manyFiles, readTree, sha1, storedObjects, tempDir, writeTree } from './helpers.js';
 
 describe('staging while hashing (local store)', () => {
@@ -101,6 +102,24 @@ describe('staging while hashing (local store)', () => {
     expect(storedObjects(root)).toEqual([]);
     expect(readdirSync(join(root, 'tmp'))).toEqual([]);
     expect(await store.list()).toEqual([]);
+  });
+
+  it('hashes a file that grew past the limit as it streams, without staging it', () => {
+    const dir = tempDir();
+    const big = bytes(7, (2 << 20) + 5);
+    writeFileSync(join(dir, 'grew'), big);
+    writeFileSync(join(dir, 'small'), 'small');
+    const out = hashAndStage(
+      [join(dir, 'grew'), join(dir, 'small')],
+      { tempDir: dir, maxFileSize: 1 << 20 },
+      () => true,
+    );
+    expect(out.results).toEqual([
+      { sha1: sha1(big), size: big.length },
+      { sha1: sha1('small'), size: 5 },
+    ]);
+    expect(out.pack?.entries).toEqual([{ sha1: sha1('small'), offset: 0, size: 5 }]);
+    for (const f of [out.pack?.packTemp, out.pack?.indexTemp]) rmSync(f as string);
   });
 
   it('the claim table says once per hash who is first, across threads sharing its buffer', () => {

@@ -17,8 +17,16 @@ function reserve(used: number, more: number): void {
   assembly = bigger;
 }
 
-/** Puts a file's bytes at `at`; returns how many. A short read is the end of the file. */
-export function readFileIntoPack(path: string, at: number): number {
+/**
+ * Puts a file's bytes at `at`; returns how many. A short read is the end of the file. With
+ * `limit`, stops once more than that was read (the caller then treats the file as too
+ * large), so a file that grew meanwhile cannot grow the pack without bound.
+ */
+export function readFileIntoPack(
+  path: string,
+  at: number,
+  limit = Number.POSITIVE_INFINITY,
+): number {
   const fd = openSync(path, 'r');
   try {
     let end = at;
@@ -27,7 +35,7 @@ export function readFileIntoPack(path: string, at: number): number {
       const room = assembly.length - end;
       const n = readSync(fd, assembly, end, room, null);
       end += n;
-      if (n < room) return end - at;
+      if (n < room || end - at > limit) return end - at;
     }
   } finally {
     closeSync(fd);

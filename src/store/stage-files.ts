@@ -9,6 +9,7 @@
  */
 import { hash } from 'node:crypto';
 import { rmSync } from 'node:fs';
+import { sha1File } from '../hash/sha1-file.js';
 import { throwIfCancelled } from '../util/cancel.js';
 import { ClaimTable } from './claims.js';
 import type { IngestResult } from './ingest.js';
@@ -63,10 +64,12 @@ export function hashAndStage(
   const results = paths.map((path): IngestResult => {
     throwIfCancelled(cancel);
     try {
-      const size = readFileIntoPack(path, used);
+      const size = readFileIntoPack(path, used, target.maxFileSize);
+      // A file that grew past the limit since the walk is hashed as it streams, not staged:
+      // the upload stores it alone (loose).
+      if (size > target.maxFileSize) return sha1File(path);
       const sha1 = hash('sha1', packBytes(used, used + size), 'hex');
-      // A file that grew past the batch limit is stored alone by the upload (loose).
-      if (size <= target.maxFileSize && claim(sha1)) {
+      if (claim(sha1)) {
         entries.push({ sha1, offset: used, size });
         used += size;
       }
