@@ -95,23 +95,25 @@ export class HashCache {
       p.mtimes[i] !== f.mtimeMs ||
       p.inos[i] !== f.ino
     ) {
-      this.missedAt.set(f.path, this.runPaths.length);
-      this.runPaths.push(f.path);
-      this.runFrom.push(-1);
-      return undefined;
+      return this.miss(f.path);
     }
     if (f.mtimeMs >= p.scanStartMs) {
       // Re-hashed now; saving this run's later scan start lets the next run trust it.
       this.changed = true;
-      this.missedAt.set(f.path, this.runPaths.length);
-      this.runPaths.push(f.path);
-      this.runFrom.push(-1);
-      return undefined;
+      return this.miss(f.path);
     }
     this.runPaths.push(f.path);
     this.runFrom.push(i);
     this.hits++;
     return p.sha1s.slice(40 * i, 40 * i + 40);
+  }
+
+  /** Takes the run's next place for a file to hash, for `set` to fill in. */
+  private miss(path: string): undefined {
+    this.missedAt.set(path, this.runPaths.length);
+    this.runPaths.push(path);
+    this.runFrom.push(-1);
+    return undefined;
   }
 
   /** Records the hash of a file hashed in this run; only this run's files are saved. */

@@ -146,20 +146,21 @@ export class HashQueue {
     if (!opener || smallBytes <= opener.inlineFrom) return sha1Files(this.jobs.map((j) => j.abs));
     const staging = await this.stagingArea(opener);
     const results = new Array<HashResult>(this.jobs.length);
-    const staged = hashAndStage(
-      small.map((i) => (this.jobs[i] as HashJob).abs),
-      staging.place,
-      (sha1) => staging.claim(sha1),
+    const fill = (indexes: number[], hash: (paths: string[]) => HashResult[]) => {
+      const out = hash(indexes.map((i) => (this.jobs[i] as HashJob).abs));
+      indexes.forEach((jobIndex, k) => {
+        results[jobIndex] = out[k] as HashResult;
+      });
+    };
+    fill(small, (paths) => {
+      const staged = hashAndStage(paths, staging.place, (sha1) => staging.claim(sha1));
+      if (staged.pack) staging.accept(staged.pack);
+      return staged.results as HashResult[];
+    });
+    fill(
+      this.jobs.flatMap((_, i) => (results[i] === undefined ? [i] : [])),
+      (paths) => sha1Files(paths),
     );
-    if (staged.pack) staging.accept(staged.pack);
-    small.forEach((jobIndex, k) => {
-      results[jobIndex] = staged.results[k] as HashResult;
-    });
-    const rest = this.jobs.flatMap((_, i) => (results[i] === undefined ? [i] : []));
-    const hashed = sha1Files(rest.map((i) => (this.jobs[i] as HashJob).abs));
-    rest.forEach((jobIndex, k) => {
-      results[jobIndex] = hashed[k] as HashResult;
-    });
     return results;
   }
 
