@@ -31,6 +31,7 @@ describe('snapup CLI', () => {
       'cachedFiles',
       'uploadedFiles',
       'uploadedBytes',
+      'stagedFiles',
       'dedupBytes',
       'durationMs',
     ]) {

@@ -35,6 +35,7 @@ describe('staging while hashing (local store)', () => {
     expect(s).toMatchObject({
       files: count,
       uploadedFiles: unique,
+      stagedFiles: unique,
       uploadedBytes: unique * 3000,
       dedupTreeBytes: (count - unique) * 3000,
       dedupStoredBytes: 0,
@@ -57,7 +58,7 @@ describe('staging while hashing (local store)', () => {
     manyFiles(src, 100, 2000);
     const store = await openStore(join(tempDir(), 'store'));
     const s = await push({ dir: src, target: store, name: 'one', cacheDir: false });
-    expect(s).toMatchObject({ uploadedFiles: 100, mode: 'single' });
+    expect(s).toMatchObject({ uploadedFiles: 100, stagedFiles: 0, mode: 'single' });
   });
 
   it('does not stage again what the store already packs, and sends only the new content', async () => {
@@ -71,7 +72,12 @@ describe('staging while hashing (local store)', () => {
     for (let i = 0; i < 100; i++)
       writeFileSync(join(src, `d${i % 7}`, `f${i}.bin`), bytes(5000 + i, 2500));
     const s = await push({ dir: src, target: store, name: 'a', cacheDir: false });
-    expect(s).toMatchObject({ uploadedFiles: 100, uploadedBytes: 100 * 2500, requests: 2 });
+    expect(s).toMatchObject({
+      uploadedFiles: 100,
+      stagedFiles: 100,
+      uploadedBytes: 100 * 2500,
+      requests: 2,
+    });
     expect(s.dedupStoredBytes).toBe(800 * 2500);
     expect(storedObjects(root)).toHaveLength(1000);
     // The new content went into new packs; nothing was written twice.

@@ -43,6 +43,8 @@ export interface PushSummary {
   cachedBytes: number;
   uploadedFiles: number;
   uploadedBytes: number;
+  /** Of the uploaded files, those the local store's hash workers stored while hashing. */
+  stagedFiles: number;
   /** Bytes not sent: already stored, plus duplicates within the tree. */
   dedupBytes: number;
   dedupStoredBytes: number;

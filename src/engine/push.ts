@@ -205,6 +205,7 @@ class PushSession {
   /** Paths the target refused with a hash mismatch in this round. */
   private readonly mismatched = new Set<string>();
   private uploadedFiles = 0;
+  private stagedFiles = 0;
   private uploadedBytes = 0;
   private requests = 0;
   private mode: UploadMode = 'none';
@@ -337,6 +338,7 @@ class PushSession {
       if (!staged.has(f.sha1) || this.uploadedHashes.has(f.sha1)) continue;
       this.uploadedHashes.add(f.sha1);
       this.uploadedFiles++;
+      this.stagedFiles++;
       this.uploadedBytes += f.size;
       this.mode = 'multi';
     }
@@ -515,6 +517,7 @@ class PushSession {
       cachedBytes: m.cachedBytes,
       uploadedFiles: this.uploadedFiles,
       uploadedBytes: this.uploadedBytes,
+      stagedFiles: this.stagedFiles,
       dedupBytes: dedupStoredBytes + dedupTreeBytes,
       dedupStoredBytes,
       dedupTreeBytes,
