@@ -66,28 +66,62 @@ export function parsePackIndex(text: string): PackEntry[] {
   });
 }
 
+/** A pack and its index written to a temp folder, not yet part of the store. */
+export interface PackTemps {
+  packTemp: string;
+  indexTemp: string;
+}
+
 /**
- * Writes one new pack in `packDir` (staged in `tempDir`): `data` holds the objects' bytes
- * end to end as `entries` describe them, each already verified against its hash.
+ * Writes a pack and its index as new files in `tempDir`: `data` holds the objects' bytes
+ * end to end as `entries` describe them, each already verified against its hash. On a
+ * failure neither file is left.
  */
+export function writePackTempsSync(
+  tempDir: string,
+  data: Uint8Array,
+  entries: readonly PackEntry[],
+): PackTemps {
+  const packTemp = tempPathIn(tempDir, 'pack');
+  const indexTemp = tempPathIn(tempDir, 'idx');
+  try {
+    writeNewFileSync(packTemp, data, 0o444);
+    writeNewFileSync(indexTemp, Buffer.from(packIndexText(entries)), 0o444);
+  } catch (err) {
+    removePackTempsSync({ packTemp, indexTemp });
+    throw err;
+  }
+  return { packTemp, indexTemp };
+}
+
+/**
+ * Moves written temps into `packDir` under a new id: the pack first, the index last (only
+ * the index makes the objects exist). Returns the id.
+ */
+export function publishPackSync(packDir: string, temps: PackTemps): string {
+  const id = newPackId();
+  renameSync(temps.packTemp, join(packDir, `${id}.pack`));
+  renameSync(temps.indexTemp, join(packDir, `${id}.idx`));
+  return id;
+}
+
+export function removePackTempsSync(temps: PackTemps): void {
+  rmSync(temps.packTemp, { force: true });
+  rmSync(temps.indexTemp, { force: true });
+}
+
+/** Writes one new pack in `packDir` (staged in `tempDir`); see writePackTempsSync. */
 export function writePackSync(
   packDir: string,
   tempDir: string,
   data: Uint8Array,
   entries: readonly PackEntry[],
 ): string {
-  const id = newPackId();
-  const packTemp = tempPathIn(tempDir, 'pack');
-  const indexTemp = tempPathIn(tempDir, 'idx');
+  const temps = writePackTempsSync(tempDir, data, entries);
   try {
-    writeNewFileSync(packTemp, data, 0o444);
-    writeNewFileSync(indexTemp, Buffer.from(packIndexText(entries)), 0o444);
-    renameSync(packTemp, join(packDir, `${id}.pack`));
-    renameSync(indexTemp, join(packDir, `${id}.idx`));
+    return publishPackSync(packDir, temps);
   } catch (err) {
-    rmSync(packTemp, { force: true });
-    rmSync(indexTemp, { force: true });
+    removePackTempsSync(temps);
     throw err;
   }
-  return id;
 }

@@ -8,14 +8,12 @@
  * reads each file once instead of twice (once to hash, once to store after negotiation).
  */
 import { hash } from 'node:crypto';
-import { rmSync } from 'node:fs';
 import { sha1File } from '../hash/sha1-file.js';
 import { throwIfCancelled } from '../util/cancel.js';
 import { ClaimTable } from './claims.js';
 import type { IngestResult } from './ingest.js';
 import { packBytes, readFileIntoPack } from './pack-assembly.js';
-import { type PackEntry, packIndexText } from './pack-file.js';
-import { tempPathIn, writeNewFileSync } from './sync-write.js';
+import { type PackEntry, type PackTemps, writePackTempsSync } from './pack-file.js';
 
 /** Where to stage: the store's temp folder, and up to which file size. */
 export interface StagePlace {
@@ -30,9 +28,7 @@ export interface StageTarget extends StagePlace {
 }
 
 /** A pack written to the temp folder, not yet part of the store. */
-export interface StagedPack {
-  packTemp: string;
-  indexTemp: string;
+export interface StagedPack extends PackTemps {
   entries: PackEntry[];
 }
 
@@ -81,16 +77,13 @@ export function hashAndStage(
   });
   if (entries.length === 0) return { results };
   throwIfCancelled(cancel);
-  const packTemp = tempPathIn(target.tempDir, 'pack');
-  const indexTemp = tempPathIn(target.tempDir, 'idx');
   try {
-    writeNewFileSync(packTemp, packBytes(0, used), 0o444);
-    writeNewFileSync(indexTemp, Buffer.from(packIndexText(entries)), 0o444);
+    return {
+      results,
+      pack: { ...writePackTempsSync(target.tempDir, packBytes(0, used), entries), entries },
+    };
   } catch {
     // Staging is a shortcut: without it these contents are uploaded after negotiation.
-    rmSync(packTemp, { force: true });
-    rmSync(indexTemp, { force: true });
     return { results };
   }
-  return { results, pack: { packTemp, indexTemp, entries } };
 }

@@ -9,7 +9,7 @@ import { promises as fsp } from 'node:fs';
 import { fsError } from '../errors.js';
 import { ClaimTable } from './claims.js';
 import type { ObjectStore } from './objects.js';
-import { newPackId } from './pack-file.js';
+import { publishPackSync, removePackTempsSync } from './pack-file.js';
 import type { StagedPack, StagePlace, StageTarget } from './stage-files.js';
 
 /** Room in the claim table for this many contents of the tree beyond what the store holds. */
@@ -68,7 +68,7 @@ export class PackStaging {
   /** Takes a pack a worker staged (removed at once when the push already ended). */
   accept(pack: StagedPack): void {
     if (this.closed) {
-      void removeStaged([pack]);
+      removeStaged([pack]);
       return;
     }
     this.pending.push(pack);
@@ -76,15 +76,14 @@ export class PackStaging {
     for (const e of pack.entries) this.hashes.add(e.sha1);
   }
 
-  /** Moves the staged packs into the store: pack first, index last, as any pack is written. */
+  /** Moves the staged packs into the store, as any pack is published (pack-file.ts). */
   async commit(): Promise<void> {
     const packs = this.objects.packs;
     while (this.pending.length > 0) {
       const staged = this.pending[0] as StagedPack;
-      const id = newPackId();
+      let id: string;
       try {
-        await fsp.rename(staged.packTemp, packs.packPath(id));
-        await fsp.rename(staged.indexTemp, packs.indexPath(id));
+        id = publishPackSync(packs.dir, staged);
       } catch (err) {
         throw fsError(err, packs.dir, 'move a staged pack into');
       }
@@ -100,12 +99,10 @@ export class PackStaging {
     const left = this.pending;
     this.pending = [];
     for (const p of left) this.objects.packs.unstage(p.entries);
-    await removeStaged(left);
+    removeStaged(left);
   }
 }
 
-async function removeStaged(packs: readonly StagedPack[]): Promise<void> {
-  await Promise.all(
-    packs.flatMap((p) => [p.packTemp, p.indexTemp].map((f) => fsp.rm(f, { force: true }))),
-  );
+function removeStaged(packs: readonly StagedPack[]): void {
+  for (const p of packs) removePackTempsSync(p);
 }
