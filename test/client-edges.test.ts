@@ -170,6 +170,47 @@ describe('CB client against protocol edges', () => {
     mock().assertNoPendingInterceptors();
   });
 
+  it('names the field of a malformed batch answer, and takes a well-formed one per file', async () => {
+    const files = { 'a.txt': 'first file', 'b.txt': 'second file' };
+    const dir = tempDir();
+    writeTree(dir, files);
+    const batchServer = (answer: object) => {
+      const server = mockServer();
+      server
+        .intercept({ path: '/cb/health', method: 'GET' })
+        .reply(200, { extensions: ['batch'], limits: {} });
+      server.intercept({ path: '/cb/newSnapshot', method: 'POST' }).reply(200, {
+        snapshot: meta(),
+        notFound: Object.values(files).map(sha1),
+      });
+      server.intercept({ path: '/cb/snapshots/app/v1/batch', method: 'POST' }).reply(200, answer);
+      return server;
+    };
+    const run = () =>
+      push({ dir, target: client(), name: 'app', tag: 'v1', cacheDir: false, singleMax: 0 });
+
+    batchServer({ stored: [{ path: 'a.txt', sha1: sha1(files['a.txt']) }], rejected: [] });
+    await expect(run()).rejects.toMatchObject({
+      code: 'BAD_RESPONSE',
+      field: 'stored[0]',
+      message: expect.stringContaining('batch upload answer: stored[0] is malformed'),
+    });
+    await agent?.close();
+
+    batchServer({ stored: [] });
+    await expect(run()).rejects.toMatchObject({ code: 'BAD_RESPONSE', field: 'rejected' });
+    await agent?.close();
+
+    batchServer({
+      stored: [{ path: 'a.txt', sha1: sha1(files['a.txt']), size: 10 }],
+      rejected: [{ path: 'b.txt', error: 'DISK_FULL', message: 'no space left' }],
+    });
+    await expect(run()).rejects.toMatchObject({
+      code: 'DISK_FULL',
+      message: expect.stringMatching(/b\.txt: no space left$/),
+    });
+  });
+
   it('fails clearly on a 422 hash mismatch without a retry loop', async () => {
     const server = mockServer();
     server.intercept({ path: '/cb/health', method: 'GET' }).reply(404, '');
