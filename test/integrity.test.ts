@@ -1,12 +1,14 @@
 import { chmodSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { CbClient, type ServerInfo } from '../src/client/cb-client.js';
 import { SnapupError } from '../src/errors.js';
 import { HashCache } from '../src/hash/cache.js';
 import { type CacheColumns, decodeCache, encodeCache } from '../src/hash/cache-file.js';
-import type { OutgoingFile, PushTarget } from '../src/index.js';
+import type { OutgoingFile, PullSource, PushTarget } from '../src/index.js';
 import { openStore, pull, push } from '../src/index.js';
 import { bytes, readTree, sha1, tempDir, writeTree } from './helpers.js';
+import { clientFor, PASSWORDS, testServer } from './server-helpers.js';
 
 /** Rewrites a loose store object with one byte of `content` flipped; returns its path. */
 function damageObject(objectPath: string, content: Buffer, at: number): string {
@@ -98,33 +100,83 @@ describe('integrity', () => {
     expect(fileHashes['grow.txt']).toMatchObject({ sha1: sha1('version two'), size: 11 });
   });
 
-  it('checks batched files where they are read: a grown one is re-hashed, a removed one skipped', async () => {
-    const src = tempDir();
-    writeTree(src, { 'grow.txt': 'v1', 'gone.txt': 'bye', 'keep.txt': 'k' });
-    const store = await openStore(join(tempDir(), 'store'));
-    expect(store.batchChecksSources).toBe(true);
-    const target = intercept(store, (f) => {
-      if (f.path === 'grow.txt') writeFileSync(f.abs, 'version two');
-      if (f.path === 'gone.txt') rmSync(f.abs);
-    });
-    const warnings: string[] = [];
-    const s = await push({
-      dir: src,
-      target,
-      name: 'b',
-      cacheDir: false,
-      singleMax: 0,
-      onEvent: (e) => {
-        if (e.type === 'warning') warnings.push(e.message);
+  /** Targets whose batched uploads check what they read, and a way to read a snapshot. */
+  const checkingTargets: [
+    string,
+    () => Promise<{ target: PushTarget; done: () => Promise<void> }>,
+  ][] = [
+    [
+      'the local store',
+      async () => ({
+        target: await openStore(join(tempDir(), 'store')),
+        done: async () => {},
+      }),
+    ],
+    [
+      'a CB server with the batch extension',
+      async () => {
+        const server = await testServer();
+        return { target: clientFor(server), done: () => server.close() };
       },
-    });
-    expect(s.snapshot.frozen).toBe(true);
-    const { fileHashes } = await store.get({ name: 'b', tag: 'default' });
-    expect(Object.keys(fileHashes).sort()).toEqual(['grow.txt', 'keep.txt']);
-    expect(fileHashes['grow.txt']).toMatchObject({ sha1: sha1('version two'), size: 11 });
-    expect(warnings).toEqual([expect.stringContaining('gone.txt: it was removed during the push')]);
-    expect(await store.store.objects.has(sha1('v1'))).toBe(false);
-  });
+    ],
+    [
+      'a CB server without it (one A2 upload each)',
+      async () => {
+        const server = await testServer();
+        class NoBatch extends CbClient {
+          override async serverInfo(): Promise<ServerInfo> {
+            const info = await super.serverInfo();
+            return { ...info, extensions: info.extensions.filter((e) => e !== 'batch') };
+          }
+        }
+        const target = new NoBatch({
+          server: server.url,
+          credentials: { user: 'alice', password: PASSWORDS.alice as string },
+        });
+        return { target, done: () => server.close() };
+      },
+    ],
+  ];
+
+  it.each(checkingTargets)(
+    'checks batched files where they are read (%s): a grown one is re-hashed, a removed one skipped',
+    async (_name, open) => {
+      const src = tempDir();
+      writeTree(src, { 'grow.txt': 'v1', 'gone.txt': 'bye', 'keep.txt': 'k' });
+      const { target: checked, done } = await open();
+      expect(checked.batchChecksSources).toBe(true);
+      const target = intercept(checked, (f) => {
+        if (f.path === 'grow.txt') writeFileSync(f.abs, 'version two');
+        if (f.path === 'gone.txt') rmSync(f.abs);
+      });
+      const warnings: string[] = [];
+      try {
+        const s = await push({
+          dir: src,
+          target,
+          name: 'b',
+          cacheDir: false,
+          singleMax: 0,
+          onEvent: (e) => {
+            if (e.type === 'warning') warnings.push(e.message);
+          },
+        });
+        expect(s.snapshot.frozen).toBe(true);
+        const source = checked as unknown as PullSource;
+        const { fileHashes } = await source.get({ name: 'b', tag: 'default' });
+        expect(Object.keys(fileHashes).sort()).toEqual(['grow.txt', 'keep.txt']);
+        expect(fileHashes['grow.txt']).toMatchObject({ sha1: sha1('version two'), size: 11 });
+        expect(warnings).toEqual([
+          expect.stringContaining('gone.txt: it was removed during the push'),
+        ]);
+        const dest = join(tempDir(), 'out');
+        await pull({ source, address: { name: 'b', tag: 'default' }, dest });
+        expect(readTree(dest)).toEqual(readTree(src));
+      } finally {
+        await done();
+      }
+    },
+  );
 
   it('uploads what an A4 answer left missing, then freezes', async () => {
     const src = tempDir();

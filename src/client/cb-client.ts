@@ -2,7 +2,7 @@
  * The CB protocol over HTTP (specs/cb-protocol.md): a push target and, where the server
  * offers the Part C extensions, a pull source. Works against a Part A-only server.
  */
-import { createReadStream, readFileSync } from 'node:fs';
+import { createReadStream, readFileSync, statSync } from 'node:fs';
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
@@ -93,6 +93,8 @@ const BASE64_CHUNK = 3 * 256 * 1024;
 
 export class CbClient implements PushTarget, PullSource {
   readonly description: string;
+  /** A batched file that changed or vanished comes back per file (see uploadBatch). */
+  readonly batchChecksSources = true;
   readonly transport: Transport;
   /** The user the requests are made as, when credentials were given. */
   readonly user: string | undefined;
@@ -168,17 +170,23 @@ export class CbClient implements PushTarget, PullSource {
   ): Promise<(UploadResponse | Error)[]> {
     const info = await this.serverInfo();
     if (!info.extensions.includes('batch')) {
-      // No batch extension: one A2 request per file, in order.
+      // No batch extension: one A2 request per file, in order, each declaring its length.
       const out: (UploadResponse | Error)[] = [];
-      for (const f of files) out.push(await this.upload(address, f, signal).catch((e: Error) => e));
+      for (const f of files) {
+        const changed = changedSize(f);
+        out.push(changed ?? (await this.upload(address, f, signal).catch((e: Error) => e)));
+      }
       return out;
     }
+    // The server hashes every entry against the manifest (a changed file comes back as
+    // HASH_MISMATCH); the tar reads each file once and skips one that vanished.
+    const vanished = new Map<string, Error>();
     const res = await this.transport.request({
       method: 'POST',
       path: `${snapshotPath(address)}/batch`,
       query: ownerQuery(address),
       headers: { 'content-type': 'application/x-tar' },
-      body: () => tarOf(files),
+      body: () => tarOf(files, vanished),
       signal,
     });
     const { stored, rejected } = parseBatchAnswer(
@@ -188,6 +196,8 @@ export class CbClient implements PushTarget, PullSource {
     return files.map((f) => {
       const ok = stored.get(f.path);
       if (ok) return ok;
+      const gone = vanished.get(f.path);
+      if (gone) return gone;
       const no = rejected.get(f.path);
       const code = (no?.error ?? 'IO') as ErrorCode;
       return new SnapupError(code, `${f.abs}: ${no?.message ?? 'not stored by the server'}`, {
@@ -535,7 +545,7 @@ async function* singleBody(
  * A tar stream of the files, each read from disk as the stream is consumed: small files in
  * one read (a stream per 4 KiB file costs more than the file), large ones streamed.
  */
-function tarOf(files: readonly OutgoingFile[]): Readable {
+function tarOf(files: readonly OutgoingFile[], vanished: Map<string, Error>): Readable {
   const pack = tar.pack();
   const out = new PassThrough();
   (async () => {
@@ -543,7 +553,8 @@ function tarOf(files: readonly OutgoingFile[]): Readable {
       const header = { name: f.path, size: f.size, mode: 0o644, type: 'file' as const };
       if (f.size <= SMALL_TAR_ENTRY) {
         // Synchronous: ~15 us for a small file, against ~100 us for the four async calls.
-        const bytes = readFileSync(f.abs);
+        const bytes = readOrVanished(f, vanished);
+        if (bytes === undefined) continue;
         // A file that changed size since the scan: its entry still says what it holds.
         await new Promise<void>((resolve, reject) =>
           pack.entry({ ...header, size: bytes.length }, bytes, (err) =>
@@ -558,6 +569,38 @@ function tarOf(files: readonly OutgoingFile[]): Readable {
   })().catch((err: unknown) => pack.destroy(err as Error));
   pack.on('error', (err) => out.destroy(err));
   return Readable.from(coalesce(pack.pipe(out), 256 * 1024));
+}
+
+/**
+ * A batched file's bytes; undefined, with its NOT_FOUND error kept, when it was removed
+ * since the scan (the push then skips it). Other read errors fail the batch.
+ */
+function readOrVanished(f: OutgoingFile, vanished: Map<string, Error>): Buffer | undefined {
+  try {
+    return readFileSync(f.abs);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') throw fsError(err, f.abs, 'read');
+    vanished.set(f.path, fsError({ code: 'ENOENT' }, f.abs, 'read'));
+    return undefined;
+  }
+}
+
+/**
+ * Before an A2 upload, which declares the file's length: the error the push takes as a
+ * change (NOT_FOUND, or FILE_CHANGED when the size moved), or undefined when it may go.
+ */
+function changedSize(f: OutgoingFile): Error | undefined {
+  let size: number;
+  try {
+    size = statSync(f.abs).size;
+  } catch (err) {
+    return fsError(err, f.abs, 'read');
+  }
+  if (size === f.size) return undefined;
+  return new SnapupError('FILE_CHANGED', `${f.abs}: changed size since the scan`, {
+    path: f.abs,
+  });
 }
 
 /** Joins small chunks (tar headers, padding, small files) into fewer, larger socket writes. */

@@ -440,8 +440,13 @@ class PushSession {
           else if (isSnapupError(r) && r.code === 'HASH_MISMATCH') {
             changed.push(f);
             this.mismatched.add(f.path);
-          } else if (isSnapupError(r) && r.code === 'NOT_FOUND' && r.path === f.abs) {
-            changed.push(f); // removed since the scan: the next round says so and skips it
+          } else if (
+            isSnapupError(r) &&
+            (r.code === 'NOT_FOUND' || r.code === 'FILE_CHANGED') &&
+            r.path === f.abs
+          ) {
+            // Removed or resized since the scan: the next round re-reads it (or skips it).
+            changed.push(f);
           } else throw r;
         });
       },

@@ -61,9 +61,11 @@ export interface PushTarget {
     signal?: AbortSignal,
   ): Promise<(UploadResponse | Error)[]>;
   /**
-   * True when `uploadBatch` reads each local file itself, hashes what it read, and answers
-   * a file that changed or vanished since the scan per file (HASH_MISMATCH, NOT_FOUND):
-   * the engine then need not stat every file again before sending it.
+   * True when the content `uploadBatch` reads is hashed as it is read (by the local
+   * store's workers, or by a CB server against the manifest) and a file that changed or
+   * vanished since the scan is answered per file (HASH_MISMATCH, FILE_CHANGED or
+   * NOT_FOUND, with the file's absolute path): the engine then need not stat every file
+   * again before sending it.
    */
   readonly batchChecksSources?: boolean;
   /** A4: the given files inline plus `meta.fileHashes`; frozen when nothing is missing. */
