@@ -83,6 +83,9 @@ describe('snapup bench (estimate)', () => {
       plan: { mode: 'multi', batches: 1, requests: 1 },
     });
     expect(fresh.hashing.files).toBe(4);
+    expect(fresh.notes).toContainEqual(
+      expect.stringContaining('stores new content while its workers hash it'),
+    );
 
     // Push part of it; the estimate then counts that content as stored.
     const part = tempDir();

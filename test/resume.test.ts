@@ -24,6 +24,16 @@ function uploadingOnly(store: LocalBackend): PushTarget {
 const stagedIn = (store: string) =>
   readdirSync(join(store, 'tmp')).some((n) => n.startsWith('.pack.'));
 
+/**
+ * Pushes `src` once into another store with the same hash cache: the next push then
+ * hashes nothing, so it stores nothing while hashing and uploads every file after
+ * negotiation (as when pushing a known tree to a new store), where the kill lands.
+ */
+async function warmHashCache(src: string, env: NodeJS.ProcessEnv) {
+  const other = { ...env, SNAPUP_STORE: join(tempDir(), 'other-store') } as Record<string, string>;
+  expect((await runCli(['push', src, '--name', 'warm'], { env: other })).code).toBe(0);
+}
+
 describe('interrupted pushes', () => {
   it('resumes an aborted push, sending only what is still missing', async () => {
     const src = tempDir();
@@ -98,6 +108,7 @@ describe('interrupted pushes', () => {
     manyFiles(src, 40, (1 << 20) + 4096);
     const store = join(tempDir(), 'store');
     const env = { ...process.env, SNAPUP_STORE: store, XDG_CACHE_HOME: tempDir() };
+    await warmHashCache(src, env);
     const child = spawn(
       process.execPath,
       [CLI, 'push', src, '--name', 'k', '--single-max', '0', '--concurrency', '1'],
@@ -135,18 +146,26 @@ describe('an interrupted push (SIGTERM, as from Ctrl-C)', () => {
     {
       when: 'while it uploads',
       files: [40, (1 << 20) + 4096] as const,
+      warm: true,
       // Signalled once content is arriving: the store's lock has been taken by then, which
       // loads proper-lockfile's signal hook (it must not turn the clean stop into a kill).
       ready: (store: string) => storedObjects(store).length >= 8,
     },
     { when: 'while it stores content as it hashes', files: [3000, 4000] as const, ready: stagedIn },
+    {
+      when: 'while it copies large files as it hashes',
+      files: [24, 4 << 20] as const,
+      ready: (store: string) =>
+        readdirSync(join(store, 'tmp')).some((n) => n.startsWith('.stage.')),
+    },
   ];
-  for (const { when, files, ready } of cases) {
+  for (const { when, files, ready, warm } of cases) {
     it(`stops cleanly ${when}: exit code 130 and a message, no temp file left, and resumes`, async () => {
       const src = tempDir();
       manyFiles(src, files[0], files[1]);
       const store = join(tempDir(), 'store');
       const env = { SNAPUP_STORE: store, XDG_CACHE_HOME: tempDir() };
+      if (warm) await warmHashCache(src, { ...process.env, ...env });
       const child = spawn(
         process.execPath,
         [CLI, 'push', src, '--name', 't', '--single-max', '0', '--concurrency', '1'],

@@ -2,12 +2,13 @@
  * Content stored while it is hashed (store/staging.ts): a push to the local store reads
  * each new small file once, and what it stores is exactly what an upload would have.
  */
-import { readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openStore, pull, push } from '../src/index.js';
 import { ClaimTable } from '../src/store/claims.js';
-import { hashAndStage } from '../src/store/stage-files.js';
+import { hashAndStage, hashAndStageCopies } from '../src/store/stage-files.js';
+import { Cancelled } from '../src/util/cancel.js';
 import { bytes, manyFiles, readTree, sha1, storedObjects, tempDir, writeTree } from './helpers.js';
 
 describe('staging while hashing (local store)', () => {
@@ -117,7 +118,7 @@ describe('staging while hashing (local store)', () => {
     writeFileSync(join(dir, 'small'), 'small');
     const out = hashAndStage(
       [join(dir, 'grew'), join(dir, 'small')],
-      { tempDir: dir, maxFileSize: 1 << 20 },
+      { tempDir: dir, maxFileSize: 1 << 20, objectsDir: join(dir, 'objects') },
       () => true,
     );
     expect(out.results).toEqual([
@@ -126,6 +127,94 @@ describe('staging while hashing (local store)', () => {
     ]);
     expect(out.pack?.entries).toEqual([{ sha1: sha1('small'), offset: 0, size: 5 }]);
     for (const f of [out.pack?.packTemp, out.pack?.indexTemp]) rmSync(f as string);
+  });
+
+  it('copies large files as it hashes: each new content once, none the store holds loose', async () => {
+    const src = tempDir();
+    const mib = 1 << 20;
+    const contents = [1, 2, 3, 4].map((seed) => bytes(seed, mib + 512 * seed));
+    writeTree(src, {
+      'a/one.bin': contents[0] as Buffer,
+      'a/two.bin': contents[1] as Buffer,
+      'b/three.bin': contents[2] as Buffer,
+      'b/again.bin': contents[0] as Buffer,
+      // Hashed alone (over a hash batch's bytes), not in a batch of large files.
+      'c/big.bin': contents[3] as Buffer,
+      'c/huge.bin': bytes(9, 9 * mib),
+    });
+    const root = join(tempDir(), 'store');
+    const store = await openStore(root);
+    const first = await push({ dir: src, target: store, name: 'big', cacheDir: false });
+    const unique = 5;
+    expect(first).toMatchObject({
+      uploadedFiles: unique,
+      stagedFiles: unique,
+      uploadedBytes: contents.reduce((n, c) => n + c.length, 0) + 9 * mib,
+      dedupTreeBytes: contents[0]?.length,
+      requests: 2,
+    });
+    // Loose objects, as uploads make them, and nothing left in the temp folder.
+    const loose = readdirSync(join(root, 'objects'), { recursive: true }).filter((n) =>
+      /^[0-9a-f]{2}\/[0-9a-f]{40}$/.test(String(n)),
+    );
+    expect(loose).toHaveLength(unique);
+    expect(readdirSync(join(root, 'tmp'))).toEqual([]);
+    const dest = join(tempDir(), 'out');
+    await pull({ source: store, address: { name: 'big', tag: 'default' }, dest });
+    expect(readTree(dest)).toEqual(readTree(src));
+
+    // A cold cache hashes everything again: what the store holds is not kept twice.
+    const again = await push({ dir: src, target: store, name: 'big2', cacheDir: false });
+    expect(again).toMatchObject({
+      uploadedFiles: 0,
+      stagedFiles: 0,
+      dedupStoredBytes: first.bytes,
+    });
+    expect(readdirSync(join(root, 'tmp'))).toEqual([]);
+    expect(storedObjects(root)).toHaveLength(unique);
+  });
+
+  it('keeps a copy only of content new to the store and unclaimed, and removes its copies when cancelled', () => {
+    const dir = tempDir();
+    const objectsDir = join(dir, 'objects');
+    const tmp = join(dir, 'tmp');
+    const [a, b] = [bytes(1, 3 << 20), bytes(2, 2 << 20)];
+    writeTree(dir, { a, 'a-again': a, b, c: 'c content' });
+    writeTree(objectsDir, { [`${sha1(b).slice(0, 2)}/${sha1(b)}`]: b });
+    mkdirSync(tmp);
+    const target = { tempDir: tmp, maxFileSize: 1 << 20, objectsDir };
+    const claims = ClaimTable.create(10);
+    claims.claim(sha1('c content'));
+    const paths = ['a', 'a-again', 'b', 'c', 'gone'].map((n) => join(dir, n));
+    const out = hashAndStageCopies(paths, { ...target, claims: claims.buffer });
+    expect(out.results).toEqual([
+      { sha1: sha1(a), size: a.length },
+      { sha1: sha1(a), size: a.length },
+      { sha1: sha1(b), size: b.length },
+      { sha1: sha1('c content'), size: 9 },
+      expect.objectContaining({ code: 'ENOENT' }),
+    ]);
+    // `a` once; `b` is a loose object already; `c` was claimed by another batch.
+    expect(out.copies?.map((c) => c.sha1)).toEqual([sha1(a)]);
+    expect(readdirSync(tmp)).toHaveLength(1);
+    expect(readFileSync(out.copies?.[0]?.temp as string).equals(a)).toBe(true);
+    rmSync(out.copies?.[0]?.temp as string);
+
+    // Cancelled before its second file: the first one's copy goes too.
+    const cancel = new Int32Array(new SharedArrayBuffer(4));
+    const cancelling = new Proxy([join(dir, 'b'), join(dir, 'a')], {
+      get(list, key, receiver) {
+        if (key === '1') Atomics.store(cancel, 0, 1);
+        return Reflect.get(list, key, receiver);
+      },
+    });
+    const fresh = {
+      ...target,
+      objectsDir: join(dir, 'none'),
+      claims: ClaimTable.create(10).buffer,
+    };
+    expect(() => hashAndStageCopies(cancelling, fresh, cancel)).toThrow(Cancelled);
+    expect(readdirSync(tmp)).toEqual([]);
   });
 
   it('the claim table says once per hash who is first, across threads sharing its buffer', () => {

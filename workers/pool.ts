@@ -17,6 +17,7 @@ import {
   restoreLargeFile,
 } from '../src/store/restore.js';
 import {
+  hashAndStageCopies,
   hashAndStageShared,
   type StagedHashes,
   type StageTarget,
@@ -33,6 +34,12 @@ export function hashStage(
   task: { paths: string[]; stage: StageTarget } & Cancellable,
 ): StagedHashes {
   return hashAndStageShared(task.paths, task.stage, task.cancel);
+}
+
+export function hashStageCopies(
+  task: { paths: string[]; stage: StageTarget } & Cancellable,
+): StagedHashes {
+  return hashAndStageCopies(task.paths, task.stage, task.cancel);
 }
 
 export function ingest(

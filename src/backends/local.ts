@@ -14,7 +14,7 @@ import type {
 import { setEntry } from '../protocol/manifest.js';
 import type { NewSnapshotParams, NewSnapshotRequest, SnapshotAddress } from '../protocol/types.js';
 import { NAME_RE } from '../protocol/types.js';
-import { PackStaging } from '../store/staging.js';
+import { StoreStaging } from '../store/staging.js';
 import { type SingleFile, Store, type StoreOptions } from '../store/store.js';
 
 /** `--store`, else SNAPUP_STORE, else the platform data dir ($XDG_DATA_HOME/snapup). */
@@ -84,7 +84,7 @@ export class LocalBackend implements PushTarget, PullSource {
   }
 
   openStaging(maxFileSize: number) {
-    return PackStaging.open(this.store.objects, maxFileSize);
+    return StoreStaging.open(this.store.objects, maxFileSize);
   }
 
   async lacks(sha1s: readonly string[]): Promise<Set<string>> {

@@ -119,10 +119,9 @@ export async function estimate(options: EstimateOptions): Promise<Estimate> {
   const wouldSendBytes = toSend.reduce((s, f) => s + f.size, 0);
   const batching = options.target?.uploadBatch !== undefined;
   const plan = planUploads(toSend, options.singleMax ?? DEFAULT_SINGLE_MAX, batching);
-  const staged = toSend.filter((f) => f.size <= BATCH_FILE_MAX).length;
-  if (options.target?.openStaging && plan.mode === 'multi' && staged > 0) {
+  if (options.target?.openStaging && plan.mode === 'multi') {
     notes.push(
-      `${options.target.description} stores new files of up to ${BATCH_FILE_MAX / 2 ** 20} MiB while it hashes them: a push sends ${staged} of these files without an upload request (the plan is what a server would get)`,
+      `${options.target.description} stores new content while its workers hash it (files up to ${BATCH_FILE_MAX / 2 ** 20} MiB in packs, larger ones as loose objects): a push that hashes these ${toSend.length} file(s) sends them without upload requests (the plan is what a server would get)`,
     );
   }
   // Files are hashed while the walk goes on: the time hashing took is the walk's and what

@@ -88,9 +88,9 @@ export interface PushTarget {
   /** The subset of `sha1s` the target lacks, without changing anything (for --dry-run). */
   lacks(sha1s: readonly string[], signal?: AbortSignal): Promise<Set<string>>;
   /**
-   * Optional (the local store): an area where the hash workers store the content of small
-   * files (up to `maxFileSize`) new to the target as they read them, so that a first push
-   * reads each file once. The push commits it once newSnapshot has declared that content
+   * Optional (the local store): an area where the hash workers store content new to the
+   * target as they read it (files up to `maxFileSize` in packs, larger ones as copies), so
+   * that a first push reads each file once. The push commits it once newSnapshot has declared that content
    * (which it then does not ask for), and discards it when it fails before.
    */
   openStaging?(maxFileSize: number): Promise<StagingArea>;

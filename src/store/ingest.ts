@@ -125,9 +125,14 @@ export function copyFileIn(
   }
 }
 
+/** Where a loose object lives: `objects/ab/<sha1>`. */
+export function looseObjectPath(objectsDir: string, sha1: string): string {
+  return join(objectsDir, sha1.slice(0, 2), sha1);
+}
+
 /** Renames a verified temp file to its object path, making the shard folder if it is gone. */
-function publishSync(objectsDir: string, temp: string, sha1: string): void {
-  const target = join(objectsDir, sha1.slice(0, 2), sha1);
+export function publishSync(objectsDir: string, temp: string, sha1: string): void {
+  const target = looseObjectPath(objectsDir, sha1);
   try {
     renameSync(temp, target);
   } catch (err) {

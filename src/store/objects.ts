@@ -16,7 +16,12 @@ import { SHA1_RE } from '../protocol/types.js';
 import { fsyncDir, tempName } from '../util/atomic.js';
 import { verifiedChunks } from '../util/verify.js';
 import { runInPool } from '../util/worker-pool.js';
-import type { IngestAnswer, IngestItem, IngestResult } from './ingest.js';
+import {
+  type IngestAnswer,
+  type IngestItem,
+  type IngestResult,
+  looseObjectPath,
+} from './ingest.js';
 import type { PackedLocation } from './pack-file.js';
 import { PackIndex } from './packs.js';
 import type { ObjectRef, ReadResult, RestoreItem, RestoreResult } from './restore.js';
@@ -38,6 +43,11 @@ export class ObjectStore {
   readonly dir: string;
   readonly tempDir: string;
   readonly packs: PackIndex;
+  /**
+   * Objects staged by this process (staging.ts): written to the temp folder, not yet moved
+   * into the store, and counted as present by this process only.
+   */
+  private readonly staged = new Set<string>();
   private packDirReady: Promise<void> | undefined;
 
   constructor(storeRoot: string) {
@@ -54,8 +64,21 @@ export class ObjectStore {
     await Promise.all(shards.map((s) => fsp.mkdir(join(this.dir, s), { recursive: true })));
   }
 
+  /** Whether this process staged `sha1` (see `staged`). */
+  isStaged(sha1: string): boolean {
+    return this.staged.has(sha1);
+  }
+
+  stage(objects: Iterable<{ sha1: string }>): void {
+    for (const o of objects) this.staged.add(o.sha1);
+  }
+
+  unstage(objects: Iterable<{ sha1: string }>): void {
+    for (const o of objects) this.staged.delete(o.sha1);
+  }
+
   pathOf(sha1: string): string {
-    return join(this.dir, sha1.slice(0, 2), sha1);
+    return looseObjectPath(this.dir, sha1);
   }
 
   /** Whether the store holds `sha1`, loose or packed. */
@@ -81,7 +104,7 @@ export class ObjectStore {
     const found = new Set<string>();
     const wanted: string[] = [];
     for (const sha1 of new Set(sha1s)) {
-      if (this.packs.get(sha1) || this.packs.isStaged(sha1)) found.add(sha1);
+      if (this.packs.get(sha1) || this.staged.has(sha1)) found.add(sha1);
       else wanted.push(sha1);
     }
     if (wanted.length < 512) {

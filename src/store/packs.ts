@@ -14,11 +14,6 @@ export class PackIndex {
   private readonly packs = new Map<string, PackEntry[]>();
   /** Where each packed object is (its first pack, by id, when it is in several). */
   private objects = new Map<string, PackedLocation>();
-  /**
-   * Objects in staged packs (staging.ts): written by this process, not yet moved into the
-   * folder, and counted as present by this process only.
-   */
-  private readonly staged = new Set<string>();
   private scanning: Promise<void> | undefined;
   private nextScan: Promise<void> | undefined;
   private loaded: Promise<void> | undefined;
@@ -35,19 +30,6 @@ export class PackIndex {
 
   get(sha1: string): PackedLocation | undefined {
     return this.objects.get(sha1);
-  }
-
-  /** Whether `sha1` is in a pack this process has staged (see `staged`). */
-  isStaged(sha1: string): boolean {
-    return this.staged.has(sha1);
-  }
-
-  stage(entries: readonly PackEntry[]): void {
-    for (const e of entries) this.staged.add(e.sha1);
-  }
-
-  unstage(entries: readonly PackEntry[]): void {
-    for (const e of entries) this.staged.delete(e.sha1);
   }
 
   /** The packs known, oldest first, with their entries. */

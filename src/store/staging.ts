@@ -1,24 +1,29 @@
 /**
- * Content stored while it is hashed (stage-files.ts runs on the workers): the packs the
- * workers staged in the temp folder, moved into the store once the push has declared
- * their content in newSnapshot, or removed when the push fails first. Until then this
- * process counts their objects as present (so newSnapshot does not ask for them) and no
- * other process sees them; gc removes temp files a dead writer left after its grace hour.
+ * Content stored while it is hashed (stage-files.ts runs on the workers): the packs of
+ * small files and the copies of large ones the workers staged in the temp folder, moved
+ * into the store once the push has declared their content in newSnapshot, or removed
+ * when the push fails first. Until then this process counts their objects as present (so
+ * newSnapshot does not ask for them) and no other process sees them; gc removes temp
+ * files a dead writer left after its grace hour.
  */
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, rmSync } from 'node:fs';
+import pLimit from 'p-limit';
 import { fsError } from '../errors.js';
 import { ClaimTable } from './claims.js';
+import { publishSync } from './ingest.js';
 import type { ObjectStore } from './objects.js';
 import { publishPackSync, removePackTempsSync } from './pack-file.js';
-import type { StagedPack, StagePlace, StageTarget } from './stage-files.js';
+import type { StagedCopy, StagedPack, StagePlace, StageTarget } from './stage-files.js';
 
 /** Room in the claim table for this many contents of the tree beyond what the store holds. */
 const NEW_CONTENTS = 1 << 17;
 
-export class PackStaging {
+export class StoreStaging {
   /** The contents staged so far (this push stored them). */
   readonly hashes = new Set<string>();
   private pending: StagedPack[] = [];
+  private pendingCopies: StagedCopy[] = [];
+  private readonly syncLimit = pLimit(2);
   private closed = false;
   /** Shared with the workers, built when the first worker batch asks (see `target`). */
   private claims: ClaimTable | undefined;
@@ -31,16 +36,20 @@ export class PackStaging {
   ) {}
 
   /** Staging into `objects`, for files up to `maxFileSize` bytes. */
-  static async open(objects: ObjectStore, maxFileSize: number): Promise<PackStaging> {
+  static async open(objects: ObjectStore, maxFileSize: number): Promise<StoreStaging> {
     // Stores made before packs existed lack the folder the commit renames into.
     await fsp.mkdir(objects.packs.dir, { recursive: true });
     await objects.packs.load();
-    return new PackStaging(objects, { tempDir: objects.tempDir, maxFileSize });
+    return new StoreStaging(objects, {
+      tempDir: objects.tempDir,
+      maxFileSize,
+      objectsDir: objects.dir,
+    });
   }
 
   /**
    * Where the workers stage, with the table of claimed hashes they share: what the packs
-   * hold (loose objects are large ones, never staged), and what this thread claimed.
+   * hold, and what this thread claimed (the workers look for loose objects themselves).
    * Built on first use: a push whose few changed files are staged on the main thread
    * needs none (~17 ms and 1 MiB for a store of 50,000 objects).
    */
@@ -60,7 +69,7 @@ export class PackStaging {
   claim(sha1: string): boolean {
     if (this.claims) return this.claims.claim(sha1);
     const packs = this.objects.packs;
-    if (packs.get(sha1) || packs.isStaged(sha1) || this.claimedHere.has(sha1)) return false;
+    if (packs.get(sha1) || this.objects.isStaged(sha1) || this.claimedHere.has(sha1)) return false;
     this.claimedHere.add(sha1);
     return true;
   }
@@ -72,12 +81,56 @@ export class PackStaging {
       return;
     }
     this.pending.push(pack);
-    this.objects.packs.stage(pack.entries);
+    this.objects.stage(pack.entries);
     for (const e of pack.entries) this.hashes.add(e.sha1);
   }
 
-  /** Moves the staged packs into the store, as any pack is published (pack-file.ts). */
+  /** Takes the large files' copies a worker staged (see accept). */
+  acceptCopies(copies: readonly StagedCopy[]): void {
+    if (this.closed) {
+      removeCopies(copies);
+      return;
+    }
+    this.pendingCopies.push(...copies);
+    this.objects.stage(copies);
+    for (const c of copies) {
+      this.hashes.add(c.sha1);
+      void this.startWriteback(c.temp);
+    }
+  }
+
+  /**
+   * Starts writing a copy to disk while the workers go on hashing: the freeze waits for
+   * it anyway, and otherwise all of a first push's large content reaches the disk then
+   * (mixed tree, 0.85 GB: freeze 0.95-1.0 s, push 2.0-2.2 s; with this 0.2-0.7 s, 1.7-1.9
+   * s). Errors are left to the freeze's own sync.
+   */
+  private startWriteback(file: string): Promise<void> {
+    return this.syncLimit(async () => {
+      const handle = await fsp.open(file, 'r');
+      try {
+        await handle.datasync();
+      } finally {
+        await handle.close();
+      }
+    }).catch(() => {});
+  }
+
+  /**
+   * Moves the staged packs into the store, as any pack is published (pack-file.ts), and
+   * the copies to their loose objects' places, as an upload publishes them (ingest.ts).
+   */
   async commit(): Promise<void> {
+    while (this.pendingCopies.length > 0) {
+      const copy = this.pendingCopies[0] as StagedCopy;
+      try {
+        publishSync(this.objects.dir, copy.temp, copy.sha1);
+      } catch (err) {
+        throw fsError(err, this.objects.pathOf(copy.sha1), 'move a staged copy to');
+      }
+      this.pendingCopies.shift();
+      this.objects.unstage([copy]);
+    }
     const packs = this.objects.packs;
     while (this.pending.length > 0) {
       const staged = this.pending[0] as StagedPack;
@@ -89,7 +142,7 @@ export class PackStaging {
       }
       this.pending.shift();
       packs.add(id, staged.entries);
-      packs.unstage(staged.entries);
+      this.objects.unstage(staged.entries);
     }
   }
 
@@ -98,11 +151,19 @@ export class PackStaging {
     this.closed = true;
     const left = this.pending;
     this.pending = [];
-    for (const p of left) this.objects.packs.unstage(p.entries);
+    for (const p of left) this.objects.unstage(p.entries);
     removeStaged(left);
+    const copies = this.pendingCopies;
+    this.pendingCopies = [];
+    this.objects.unstage(copies);
+    removeCopies(copies);
   }
 }
 
 function removeStaged(packs: readonly StagedPack[]): void {
   for (const p of packs) removePackTempsSync(p);
+}
+
+function removeCopies(copies: readonly StagedCopy[]): void {
+  for (const c of copies) rmSync(c.temp, { force: true });
 }

@@ -45,7 +45,15 @@ export function workerPool(): Promise<Piscina> {
  * `transfer` hands buffers over instead of copying them: the caller must not use them again.
  */
 export function runInPool<T>(
-  name: 'hash' | 'hashStage' | 'ingest' | 'copy' | 'restore' | 'restoreLarge' | 'read',
+  name:
+    | 'hash'
+    | 'hashStage'
+    | 'hashStageCopies'
+    | 'ingest'
+    | 'copy'
+    | 'restore'
+    | 'restoreLarge'
+    | 'read',
   task: object,
   signal?: AbortSignal,
   transfer?: ArrayBuffer[],
