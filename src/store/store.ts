@@ -94,9 +94,9 @@ export class Store {
 
   private constructor(root: string, options: StoreOptions) {
     this.root = root;
-    this.objects = new ObjectStore(root);
-    this.records = new RecordStore(root);
     this.durable = options.durable ?? true;
+    this.objects = new ObjectStore(root, this.durable);
+    this.records = new RecordStore(root);
     this.now = options.now ?? Date.now;
     this.lockPath = join(root, 'lock');
   }
