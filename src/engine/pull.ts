@@ -10,6 +10,7 @@ import { comparePaths } from '../protocol/manifest.js';
 import { checkSnapshotPath } from '../protocol/paths.js';
 import { type FileEntry, fileModeOf, type SnapshotAddress } from '../protocol/types.js';
 import { tempName } from '../util/atomic.js';
+import { writeGathered } from '../util/gathered-write.js';
 import { runAll } from '../util/run-all.js';
 import { type EventSink, type PullSummary, peakRssBytes, StageClock } from './events.js';
 import { BATCH_FILE_MAX, groupTransfers } from './plan.js';
@@ -181,13 +182,9 @@ async function writeVerified(
   const dir = dirname(target);
   const temp = tempName(dir, 'pull');
   let handle: fsp.FileHandle | undefined;
-  let size = 0;
   try {
     handle = await fsp.open(temp, 'wx', 0o600);
-    for await (const chunk of chunks) {
-      await handle.write(chunk);
-      size += chunk.byteLength;
-    }
+    const size = await writeGathered(handle, chunks);
     await handle.chmod(mode);
     await handle.close();
     handle = undefined;

@@ -14,6 +14,7 @@ import pLimit from 'p-limit';
 import { errnoError, fsError, SnapupError } from '../errors.js';
 import { SHA1_RE } from '../protocol/types.js';
 import { fsyncDir, tempName } from '../util/atomic.js';
+import { writeGathered } from '../util/gathered-write.js';
 import { verifiedChunks } from '../util/verify.js';
 import { runInPool } from '../util/worker-pool.js';
 import {
@@ -381,15 +382,10 @@ export class ObjectStore {
   ): Promise<StoredObject> {
     const temp = tempName(this.tempDir, expected ?? 'stream');
     const hash = createHash('sha1');
-    let size = 0;
     let handle: fsp.FileHandle | undefined;
     try {
       handle = await fsp.open(temp, 'wx', 0o444);
-      for await (const chunk of chunks) {
-        hash.update(chunk);
-        size += chunk.byteLength;
-        await handle.write(chunk);
-      }
+      const size = await writeGathered(handle, chunks, (chunk) => hash.update(chunk));
       await handle.close();
       handle = undefined;
       const sha1 = hash.digest('hex');

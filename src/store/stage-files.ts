@@ -21,7 +21,7 @@ import { copyToNewFileSync, tempPathIn } from './sync-write.js';
 /** Where to stage: the store's temp folder, and up to which file size packs take. */
 export interface StagePlace {
   tempDir: string;
-  /** Larger files are staged as copies, each to become a loose object (stageCopies). */
+  /** Larger files are staged as copies, each to become a loose object (hashAndStageCopies). */
   maxFileSize: number;
   /** The store's loose objects: content found there is not copied again. */
   objectsDir: string;

@@ -33,7 +33,7 @@ export class StoreStaging {
     readonly place: StagePlace,
   ) {}
 
-  /** Staging into `objects`, for files up to `maxFileSize` bytes. */
+  /** Staging into `objects`: packs for files up to `maxFileSize` bytes, copies for larger ones. */
   static async open(objects: ObjectStore, maxFileSize: number): Promise<StoreStaging> {
     // Stores made before packs existed lack the folder the commit renames into.
     await fsp.mkdir(objects.packs.dir, { recursive: true });
