@@ -66,3 +66,21 @@ export async function repeat<T extends { ms: number }>(
   for (let i = 0; i < runs; i++) out.push(await once(i));
   return out;
 }
+
+/**
+ * Runs each task `runs` times in rounds (a, b, c, a, b, c, …) rather than one after the
+ * other: this VM's speed drifts by up to 2× within minutes, and a tool measured in a slow
+ * minute against a baseline measured in a fast one gave ratios off by half. Per task, its
+ * results in order; `warmup` runs every task once first, unrecorded.
+ */
+export async function interleave<T extends { ms: number }>(
+  runs: number,
+  tasks: readonly ((i: number) => Promise<T>)[],
+  warmup = false,
+): Promise<T[][]> {
+  if (warmup) for (const task of tasks) await task(-1);
+  const out = tasks.map(() => [] as T[]);
+  for (let i = 0; i < runs; i++)
+    for (const [k, task] of tasks.entries()) (out[k] as T[]).push(await task(i));
+  return out;
+}

@@ -14,7 +14,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startDelayProxy } from './delay-proxy.js';
-import { has, repeat, run, type Stats, stats } from './measure.js';
+import { has, interleave, repeat, run, type Stats, stats } from './measure.js';
 import {
   editTree,
   scaled,
@@ -140,15 +140,11 @@ async function scenarioHash(b: Bench, name: string, tree: WrittenTree): Promise<
   const runs = b.options.runs;
   const cache = b.fresh('cache');
   let rss = 0;
-  const snap = await repeat(
-    runs,
-    async () => {
-      const r = await snapupJson(`manifest "${tree.root}" --no-cache`, { XDG_CACHE_HOME: cache });
-      rss = Math.max(rss, Number(r.json.peakRssBytes));
-      return r;
-    },
-    true,
-  );
+  const snapup = async () => {
+    const r = await snapupJson(`manifest "${tree.root}" --no-cache`, { XDG_CACHE_HOME: cache });
+    rss = Math.max(rss, Number(r.json.peakRssBytes));
+    return r;
+  };
   const baselines: { tool: string; cmd: string }[] = [
     {
       tool: 'xargs -P2 sha1sum',
@@ -165,11 +161,16 @@ async function scenarioHash(b: Bench, name: string, tree: WrittenTree): Promise<
       tool: 'git hash-object',
       cmd: `find . -type f | git hash-object --stdin-paths > /dev/null`,
     });
-  const measured = [];
-  for (const base of baselines) {
-    const times = await repeat(runs, () => run(base.cmd, {}, tree.root));
-    measured.push({ tool: base.tool, time: stats(times.map((t) => t.ms)) });
-  }
+  // The warm-up round reads the tree into the page cache for all of them.
+  const [snap = [], ...baseTimes] = await interleave<{ ms: number }>(
+    runs,
+    [snapup, ...baselines.map((base) => () => run(base.cmd, {}, tree.root))],
+    true,
+  );
+  const measured = baselines.map((base, k) => ({
+    tool: base.tool,
+    time: stats((baseTimes[k] ?? []).map((t) => t.ms)),
+  }));
   const fastest = measured.reduce((a, c) => (c.time.median < a.time.median ? c : a));
   const time = stats(snap.map((r) => r.ms));
   for (const m of measured)
@@ -242,24 +243,36 @@ function pushRow(
 /** First push into a fresh local store vs git add -A and restic backup into fresh repositories. */
 async function scenarioFirstPush(b: Bench, name: string, tree: WrittenTree): Promise<void> {
   const runs = b.options.runs;
-  const baselines: { tool: string; time: Stats }[] = [];
+  const tools: { tool: string; once: () => Promise<{ ms: number }> }[] = [];
   if (has('git')) {
-    const times = await repeat(runs, async () => {
-      const repo = b.fresh('git');
-      await run(`git init -q "${repo}"`);
-      return run(`git --git-dir="${repo}/.git" --work-tree=. add -A`, {}, tree.root);
+    tools.push({
+      tool: 'git add -A',
+      once: async () => {
+        const repo = b.fresh('git');
+        await run(`git init -q "${repo}"`);
+        return run(`git --git-dir="${repo}/.git" --work-tree=. add -A`, {}, tree.root);
+      },
     });
-    baselines.push({ tool: 'git add -A', time: stats(times.map((t) => t.ms)) });
   } else b.notes.push('git missing: skipped');
   if (has('restic')) {
-    const times = await repeat(runs, async () => {
-      const repo = b.fresh('restic');
-      const env = { RESTIC_PASSWORD: 'bench', RESTIC_CACHE_DIR: b.fresh('restic-cache') };
-      await run(`restic -r "${repo}" init -q`, env);
-      return run(`restic -r "${repo}" backup -q .`, env, tree.root);
+    tools.push({
+      tool: 'restic backup',
+      once: async () => {
+        const repo = b.fresh('restic');
+        const env = { RESTIC_PASSWORD: 'bench', RESTIC_CACHE_DIR: b.fresh('restic-cache') };
+        await run(`restic -r "${repo}" init -q`, env);
+        return run(`restic -r "${repo}" backup -q .`, env, tree.root);
+      },
     });
-    baselines.push({ tool: 'restic backup', time: stats(times.map((t) => t.ms)) });
   } else b.notes.push('restic missing: run bench/setup.sh (skipped)');
+  const snapupOnce = () =>
+    snapupPush(tree.root, { SNAPUP_STORE: b.fresh('store'), XDG_CACHE_HOME: b.fresh('cache') });
+  const timed = await interleave<{ ms: number }>(runs, [...tools.map((t) => t.once), snapupOnce]);
+  const baselines = tools.map((t, k) => ({
+    tool: t.tool,
+    time: stats((timed[k] ?? []).map((r) => r.ms)),
+  }));
+  const out = (timed[tools.length] ?? []) as PushOutcome[];
   for (const base of baselines)
     b.add({
       scenario: 'first push',
@@ -269,9 +282,6 @@ async function scenarioFirstPush(b: Bench, name: string, tree: WrittenTree): Pro
       bytes: tree.bytes,
       files: tree.files.length,
     });
-  const out = await repeat(runs, () =>
-    snapupPush(tree.root, { SNAPUP_STORE: b.fresh('store'), XDG_CACHE_HOME: b.fresh('cache') }),
-  );
   pushRow(
     b,
     'first push',
