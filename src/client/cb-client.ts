@@ -3,9 +3,7 @@
  * offers the Part C extensions, a pull source. Works against a Part A-only server.
  */
 import { createReadStream, readFileSync, statSync } from 'node:fs';
-import { PassThrough, Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import tar from 'tar-stream';
+import { Readable } from 'node:stream';
 import { z } from 'zod/v3';
 import { splitWithin } from '../engine/plan.js';
 import type { OutgoingFile, PullSource, PushTarget, RestoreRequest } from '../engine/target.js';
@@ -23,6 +21,7 @@ import type {
 import { formatAddress } from '../protocol/types.js';
 import type { RestoreResult } from '../store/restore.js';
 import { entryBytes, tarEntries } from '../util/tar.js';
+import { TAR_END, tarFileEntry } from '../util/tar-write.js';
 import { verifiedChunks } from '../util/verify.js';
 import { runInPool } from '../util/worker-pool.js';
 import { type RequestSpec, type Response, Transport, type TransportOptions } from './http.js';
@@ -87,7 +86,6 @@ function parseBatchAnswer(body: unknown, origin: string): BatchAnswer {
   return answer;
 }
 
-const SMALL_TAR_ENTRY = 1 << 20;
 /** Base64 is made from whole 3-byte groups per chunk, so chunks concatenate. */
 const BASE64_CHUNK = 3 * 256 * 1024;
 
@@ -186,7 +184,7 @@ export class CbClient implements PushTarget, PullSource {
       path: `${snapshotPath(address)}/batch`,
       query: ownerQuery(address),
       headers: { 'content-type': 'application/x-tar' },
-      body: () => tarOf(files, vanished),
+      body: () => Readable.from(tarOf(files, vanished)),
       signal,
     });
     const { stored, rejected } = parseBatchAnswer(
@@ -542,34 +540,36 @@ async function* singleBody(
 }
 
 /**
- * A tar stream of the files, each read from disk as the stream is consumed: small files in
- * one read (a stream per 4 KiB file costs more than the file), large ones streamed.
+ * A tar of the files (all small: batches take files up to 1 MiB), each read from disk as
+ * the body is consumed, in one synchronous read (~15 µs for a small file, against ~100 µs
+ * for the four async calls), sent in pieces of ~256 KiB rather than one write per header,
+ * file and padding.
  */
-function tarOf(files: readonly OutgoingFile[], vanished: Map<string, Error>): Readable {
-  const pack = tar.pack();
-  const out = new PassThrough();
-  (async () => {
-    for (const f of files) {
-      const header = { name: f.path, size: f.size, mode: 0o644, type: 'file' as const };
-      if (f.size <= SMALL_TAR_ENTRY) {
-        // Synchronous: ~15 us for a small file, against ~100 us for the four async calls.
-        const bytes = readOrVanished(f, vanished);
-        if (bytes === undefined) continue;
-        // A file that changed size since the scan: its entry still says what it holds.
-        await new Promise<void>((resolve, reject) =>
-          pack.entry({ ...header, size: bytes.length }, bytes, (err) =>
-            err ? reject(err) : resolve(),
-          ),
-        );
-      } else {
-        await pipeline(createReadStream(f.abs), pack.entry(header));
-      }
+async function* tarOf(
+  files: readonly OutgoingFile[],
+  vanished: Map<string, Error>,
+): AsyncGenerator<Buffer> {
+  let parts: Uint8Array[] = [];
+  let length = 0;
+  for (const f of files) {
+    const bytes = readOrVanished(f, vanished);
+    if (bytes === undefined) continue;
+    // A file that changed size since the scan: its entry says what it holds now.
+    for (const piece of tarFileEntry(f.path, bytes)) {
+      parts.push(piece);
+      length += piece.byteLength;
     }
-    pack.finalize();
-  })().catch((err: unknown) => pack.destroy(err as Error));
-  pack.on('error', (err) => out.destroy(err));
-  return Readable.from(coalesce(pack.pipe(out), 256 * 1024));
+    if (length >= TAR_PIECE) {
+      yield Buffer.concat(parts, length);
+      parts = [];
+      length = 0;
+    }
+  }
+  parts.push(TAR_END);
+  yield Buffer.concat(parts, length + TAR_END.length);
 }
+
+const TAR_PIECE = 256 * 1024;
 
 /**
  * A batched file's bytes; undefined, with its NOT_FOUND error kept, when it was removed
@@ -601,22 +601,6 @@ function changedSize(f: OutgoingFile): Error | undefined {
   return new SnapupError('FILE_CHANGED', `${f.abs}: changed size since the scan`, {
     path: f.abs,
   });
-}
-
-/** Joins small chunks (tar headers, padding, small files) into fewer, larger socket writes. */
-async function* coalesce(source: AsyncIterable<Buffer>, size: number): AsyncGenerator<Buffer> {
-  let parts: Buffer[] = [];
-  let length = 0;
-  for await (const chunk of source) {
-    parts.push(chunk);
-    length += chunk.length;
-    if (length >= size) {
-      yield Buffer.concat(parts, length);
-      parts = [];
-      length = 0;
-    }
-  }
-  if (length > 0) yield Buffer.concat(parts, length);
 }
 
 function corruptDownload(path: string, sha1: string, actual: string): SnapupError {
