@@ -142,12 +142,15 @@ describe('integrity', () => {
     'checks batched files where they are read (%s): a grown one is re-hashed, a removed one skipped',
     async (_name, open) => {
       const src = tempDir();
-      writeTree(src, { 'grow.txt': 'v1', 'gone.txt': 'bye', 'keep.txt': 'k' });
+      writeTree(src, { 'grow.txt': 'v1', 'gone.txt': 'bye', 'keep.txt': 'k', 'huge.bin': 'small' });
+      // Past what a batch takes: re-hashed, then uploaded alone.
+      const huge = bytes(7, (1 << 20) + 10);
       const { target: checked, done } = await open();
       expect(checked.batchChecksSources).toBe(true);
       const target = intercept(checked, (f) => {
         if (f.path === 'grow.txt') writeFileSync(f.abs, 'version two');
         if (f.path === 'gone.txt') rmSync(f.abs);
+        if (f.path === 'huge.bin' && f.size < huge.length) writeFileSync(f.abs, huge);
       });
       const warnings: string[] = [];
       try {
@@ -164,8 +167,9 @@ describe('integrity', () => {
         expect(s.snapshot.frozen).toBe(true);
         const source = checked as unknown as PullSource;
         const { fileHashes } = await source.get({ name: 'b', tag: 'default' });
-        expect(Object.keys(fileHashes).sort()).toEqual(['grow.txt', 'keep.txt']);
+        expect(Object.keys(fileHashes).sort()).toEqual(['grow.txt', 'huge.bin', 'keep.txt']);
         expect(fileHashes['grow.txt']).toMatchObject({ sha1: sha1('version two'), size: 11 });
+        expect(fileHashes['huge.bin']).toMatchObject({ sha1: sha1(huge), size: huge.length });
         expect(warnings).toEqual([
           expect.stringContaining('gone.txt: it was removed during the push'),
         ]);

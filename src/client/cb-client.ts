@@ -2,10 +2,10 @@
  * The CB protocol over HTTP (specs/cb-protocol.md): a push target and, where the server
  * offers the Part C extensions, a pull source. Works against a Part A-only server.
  */
-import { createReadStream, readFileSync, statSync } from 'node:fs';
+import { closeSync, createReadStream, openSync, readSync, statSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { z } from 'zod/v3';
-import { splitWithin } from '../engine/plan.js';
+import { BATCH_FILE_MAX, splitWithin } from '../engine/plan.js';
 import type { OutgoingFile, PullSource, PushTarget, RestoreRequest } from '../engine/target.js';
 import { type ErrorCode, errnoError, fsError, SnapupError } from '../errors.js';
 import { encodePathForUrl } from '../protocol/paths.js';
@@ -177,14 +177,14 @@ export class CbClient implements PushTarget, PullSource {
       return out;
     }
     // The server hashes every entry against the manifest (a changed file comes back as
-    // HASH_MISMATCH); the tar reads each file once and skips one that vanished.
-    const vanished = new Map<string, Error>();
+    // HASH_MISMATCH); the tar reads each file once and skips one that vanished or grew.
+    const skipped = new Map<string, Error>();
     const res = await this.transport.request({
       method: 'POST',
       path: `${snapshotPath(address)}/batch`,
       query: ownerQuery(address),
       headers: { 'content-type': 'application/x-tar' },
-      body: () => Readable.from(tarOf(files, vanished)),
+      body: () => Readable.from(tarOf(files, skipped)),
       signal,
     });
     const { stored, rejected } = parseBatchAnswer(
@@ -194,7 +194,7 @@ export class CbClient implements PushTarget, PullSource {
     return files.map((f) => {
       const ok = stored.get(f.path);
       if (ok) return ok;
-      const gone = vanished.get(f.path);
+      const gone = skipped.get(f.path);
       if (gone) return gone;
       const no = rejected.get(f.path);
       const code = (no?.error ?? 'IO') as ErrorCode;
@@ -547,12 +547,12 @@ async function* singleBody(
  */
 async function* tarOf(
   files: readonly OutgoingFile[],
-  vanished: Map<string, Error>,
+  skipped: Map<string, Error>,
 ): AsyncGenerator<Buffer> {
   let parts: Uint8Array[] = [];
   let length = 0;
   for (const f of files) {
-    const bytes = readOrVanished(f, vanished);
+    const bytes = readBatched(f, skipped);
     if (bytes === undefined) continue;
     // A file that changed size since the scan: its entry says what it holds now.
     for (const piece of tarFileEntry(f.path, bytes)) {
@@ -571,19 +571,49 @@ async function* tarOf(
 
 const TAR_PIECE = 256 * 1024;
 
+/** Reused for every batched file: one read tells whether it still fits a batch. */
+let batchScratch: Buffer | undefined;
+
 /**
- * A batched file's bytes; undefined, with its NOT_FOUND error kept, when it was removed
- * since the scan (the push then skips it). Other read errors fail the batch.
+ * A batched file's bytes; undefined, with the error the push takes as a change kept in
+ * `skipped`, when it was removed since the scan (NOT_FOUND: the push then drops it) or grew
+ * past what a batch takes (FILE_CHANGED: re-hashed, then uploaded alone), which is never
+ * read whole into memory. Other read errors fail the batch.
  */
-function readOrVanished(f: OutgoingFile, vanished: Map<string, Error>): Buffer | undefined {
+function readBatched(f: OutgoingFile, skipped: Map<string, Error>): Buffer | undefined {
+  batchScratch ??= Buffer.allocUnsafeSlow(BATCH_FILE_MAX + 1);
+  const scratch = batchScratch;
+  let fd: number;
   try {
-    return readFileSync(f.abs);
+    fd = openSync(f.abs, 'r');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code !== 'ENOENT' && code !== 'ENOTDIR') throw fsError(err, f.abs, 'read');
-    vanished.set(f.path, fsError({ code: 'ENOENT' }, f.abs, 'read'));
+    skipped.set(f.path, fsError({ code: 'ENOENT' }, f.abs, 'read'));
     return undefined;
   }
+  let size = 0;
+  try {
+    for (;;) {
+      const n = readSync(fd, scratch, size, scratch.length - size, null);
+      size += n;
+      if (n === 0 || size === scratch.length) break;
+    }
+  } catch (err) {
+    throw fsError(err, f.abs, 'read');
+  } finally {
+    closeSync(fd);
+  }
+  if (size > BATCH_FILE_MAX) {
+    skipped.set(
+      f.path,
+      new SnapupError('FILE_CHANGED', `${f.abs}: grew past the batch limit since the scan`, {
+        path: f.abs,
+      }),
+    );
+    return undefined;
+  }
+  return Buffer.from(scratch.subarray(0, size));
 }
 
 /**
