@@ -12,7 +12,7 @@ import { CbClient, type ServerInfo } from '../src/client/cb-client.js';
 import { pull, push } from '../src/index.js';
 import type { RunningServer } from '../src/server/serve.js';
 import { bytes, readTree, sha1, tempDir, writeTree } from './helpers.js';
-import { basic, clientFor, testServer } from './server-helpers.js';
+import { basic, clientFor, clientWithout, testServer } from './server-helpers.js';
 
 let server: RunningServer;
 let alice: CbClient;
@@ -159,16 +159,7 @@ describe('a pull over HTTP', () => {
   });
 
   it('without the extension, downloads each file and gets the same tree', async () => {
-    class NoArchive extends CbClient {
-      override async serverInfo(): Promise<ServerInfo> {
-        const info = await super.serverInfo();
-        return { ...info, extensions: info.extensions.filter((e) => e !== 'archive') };
-      }
-    }
-    const plain = new NoArchive({
-      server: server.url,
-      credentials: { user: 'alice', password: 'alice-password' },
-    });
+    const plain = clientWithout(server, 'archive');
     const dest = join(tempDir(), 'out');
     try {
       await pull({ source: plain, address: { name: 'app', tag: 'v1' }, dest });

@@ -1,14 +1,13 @@
 import { chmodSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CbClient, type ServerInfo } from '../src/client/cb-client.js';
 import { SnapupError } from '../src/errors.js';
 import { HashCache } from '../src/hash/cache.js';
 import { type CacheColumns, decodeCache, encodeCache } from '../src/hash/cache-file.js';
 import type { OutgoingFile, PullSource, PushTarget } from '../src/index.js';
 import { openStore, pull, push } from '../src/index.js';
 import { bytes, readTree, sha1, tempDir, writeTree } from './helpers.js';
-import { clientFor, PASSWORDS, testServer } from './server-helpers.js';
+import { clientFor, clientWithout, testServer } from './server-helpers.js';
 
 /** Rewrites a loose store object with one byte of `content` flipped; returns its path. */
 function damageObject(objectPath: string, content: Buffer, at: number): string {
@@ -123,17 +122,7 @@ describe('integrity', () => {
       'a CB server without it (one A2 upload each)',
       async () => {
         const server = await testServer();
-        class NoBatch extends CbClient {
-          override async serverInfo(): Promise<ServerInfo> {
-            const info = await super.serverInfo();
-            return { ...info, extensions: info.extensions.filter((e) => e !== 'batch') };
-          }
-        }
-        const target = new NoBatch({
-          server: server.url,
-          credentials: { user: 'alice', password: PASSWORDS.alice as string },
-        });
-        return { target, done: () => server.close() };
+        return { target: clientWithout(server, 'batch'), done: () => server.close() };
       },
     ],
   ];

@@ -1,4 +1,4 @@
-import { CbClient } from '../src/client/cb-client.js';
+import { CbClient, type ServerInfo } from '../src/client/cb-client.js';
 import type { ServerLimits } from '../src/server/app.js';
 import { type RunningServer, startServer } from '../src/server/serve.js';
 import { tempDir } from './helpers.js';
@@ -34,4 +34,22 @@ export function clientFor(
 
 export function basic(user: string, password = PASSWORDS[user] as string): string {
   return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+}
+
+/** A client of `server` that behaves as if the server lacked `extension`. */
+export function clientWithout(
+  server: { url: string },
+  extension: string,
+  user = 'alice',
+): CbClient {
+  class Without extends CbClient {
+    override async serverInfo(): Promise<ServerInfo> {
+      const info = await super.serverInfo();
+      return { ...info, extensions: info.extensions.filter((e) => e !== extension) };
+    }
+  }
+  return new Without({
+    server: server.url,
+    credentials: { user, password: PASSWORDS[user] as string },
+  });
 }

@@ -587,9 +587,9 @@ function readBatched(f: OutgoingFile, skipped: Map<string, Error>): Buffer | und
   try {
     fd = openSync(f.abs, 'r');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'ENOENT' && code !== 'ENOTDIR') throw fsError(err, f.abs, 'read');
-    skipped.set(f.path, fsError({ code: 'ENOENT' }, f.abs, 'read'));
+    const gone = vanishedError(err, f);
+    if (!gone) throw fsError(err, f.abs, 'read');
+    skipped.set(f.path, gone);
     return undefined;
   }
   let size = 0;
@@ -616,6 +616,14 @@ function readBatched(f: OutgoingFile, skipped: Map<string, Error>): Buffer | und
   return Buffer.from(scratch.subarray(0, size));
 }
 
+/** NOT_FOUND, which the push takes as "removed since the scan", when `err` says so. */
+function vanishedError(err: unknown, f: OutgoingFile): SnapupError | undefined {
+  const code = (err as NodeJS.ErrnoException).code;
+  // A folder on its path replaced by a file is as gone as the file.
+  if (code !== 'ENOENT' && code !== 'ENOTDIR') return undefined;
+  return fsError({ code: 'ENOENT' }, f.abs, 'read');
+}
+
 /**
  * Before an A2 upload, which declares the file's length: the error the push takes as a
  * change (NOT_FOUND, or FILE_CHANGED when the size moved), or undefined when it may go.
@@ -625,7 +633,7 @@ function changedSize(f: OutgoingFile): Error | undefined {
   try {
     size = statSync(f.abs).size;
   } catch (err) {
-    return fsError(err, f.abs, 'read');
+    return vanishedError(err, f) ?? fsError(err, f.abs, 'read');
   }
   if (size === f.size) return undefined;
   return new SnapupError('FILE_CHANGED', `${f.abs}: changed size since the scan`, {

@@ -11,7 +11,7 @@ import type { FileHashes, Permissions } from '../protocol/types.js';
 import { checkRoot, type ScannedFile, walk } from '../scan/walk.js';
 import { HashCache, scanStartMs } from './cache.js';
 import { HashQueue, type StagingOpener } from './hasher.js';
-import { type HashResult, sha1File } from './sha1-file.js';
+import { type HashResult, hashFailure, sha1File } from './sha1-file.js';
 
 export interface ManifestFile extends ScannedFile {
   permissions: Permissions;
@@ -234,8 +234,7 @@ export function hashNow(f: ScannedFile): HashResult {
   try {
     return sha1File(f.abs);
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    return { error: e.message, code: e.code };
+    return hashFailure(err);
   }
 }
 

@@ -47,6 +47,12 @@ export function sha1File(path: string): FileDigest {
   }
 }
 
+/** A file's failure as a result, the way a worker reports it (errors do not cross threads). */
+export function hashFailure(err: unknown): HashFailure {
+  const e = err as NodeJS.ErrnoException;
+  return { error: e.message, code: e.code };
+}
+
 /** Hashes each path, reporting a failure per file instead of failing the batch. */
 export function sha1Files(paths: readonly string[], cancel?: Int32Array): HashResult[] {
   return paths.map((path) => {
@@ -54,8 +60,7 @@ export function sha1Files(paths: readonly string[], cancel?: Int32Array): HashRe
     try {
       return sha1File(path);
     } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      return { error: e.message, code: e.code };
+      return hashFailure(err);
     }
   });
 }

@@ -10,7 +10,7 @@
  */
 import { hash } from 'node:crypto';
 import { closeSync, existsSync, openSync, rmSync } from 'node:fs';
-import { sha1File } from '../hash/sha1-file.js';
+import { hashFailure, sha1File } from '../hash/sha1-file.js';
 import { Cancelled, throwIfCancelled } from '../util/cancel.js';
 import { ClaimTable } from './claims.js';
 import { type IngestResult, looseObjectPath } from './ingest.js';
@@ -84,7 +84,7 @@ export function hashAndStage(
       }
       return { sha1, size };
     } catch (err) {
-      return failure(err);
+      return hashFailure(err);
     }
   });
   if (entries.length === 0) return { results };
@@ -147,25 +147,20 @@ function copyHashing(
   try {
     source = openSync(path, 'r');
   } catch (err) {
-    return failure(err);
+    return hashFailure(err);
   }
   try {
     const temp = tempPathIn(tempDir, 'stage');
     return { ...copyToNewFileSync(source, temp, 0o444, cancel), temp };
   } catch (err) {
     if (err instanceof Cancelled) throw err;
-    if ((err as { side?: string }).side === 'source') return failure(err);
+    if ((err as { side?: string }).side === 'source') return hashFailure(err);
     try {
       return sha1File(path);
     } catch (again) {
-      return failure(again);
+      return hashFailure(again);
     }
   } finally {
     closeSync(source);
   }
-}
-
-function failure(err: unknown): IngestResult {
-  const e = err as NodeJS.ErrnoException;
-  return { error: e.message, code: e.code };
 }
