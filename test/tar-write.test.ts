@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { entryBytes, tarEntries } from '../src/util/tar.js';
-import { TAR_END, tarFileEntry } from '../src/util/tar-write.js';
+import { TarPieces } from '../src/util/tar-write.js';
 import { bytes, readTree, sha1, tempDir } from './helpers.js';
 
 const long = (n: number) => 'x'.repeat(n);
@@ -21,9 +21,25 @@ const FILES: Record<string, Buffer> = {
   empty: Buffer.alloc(0),
 };
 
+/** The archive's pieces; `skip` names files whose fill declines (left out). */
+function pieces(files: Record<string, Buffer>, pieceSize?: number, skip?: string): Buffer[] {
+  const tar = new TarPieces(pieceSize);
+  const out: Buffer[] = [];
+  for (const [name, content] of Object.entries(files)) {
+    const added = tar.add(name, content.length, (into, at, room) => {
+      expect(room).toBe(content.length);
+      // Garbage where the content goes: whatever is left in the piece must not matter.
+      into.fill(0xff, at, at + room);
+      return name === skip ? undefined : content.copy(into, at);
+    });
+    expect(added).toBe(name !== skip);
+    out.push(...tar.take());
+  }
+  return [...out, ...tar.end()];
+}
+
 function archive(files: Record<string, Buffer>): Buffer {
-  const parts = Object.entries(files).flatMap(([name, content]) => tarFileEntry(name, content));
-  return Buffer.concat([...parts, TAR_END]);
+  return Buffer.concat(pieces(files));
 }
 
 describe('tar writer', () => {
@@ -54,5 +70,34 @@ describe('tar writer', () => {
     expect(Object.keys(tree).sort()).toEqual(Object.keys(extractable).sort());
     for (const [name, content] of Object.entries(extractable))
       expect(tree[name]).toMatchObject({ sha1: sha1(content), size: content.length });
+  });
+
+  it('gives the same bytes in pieces of any size, none much larger than asked', () => {
+    const whole = archive(FILES);
+    expect(whole.length % 512).toBe(0);
+    for (const size of [512, 1000, 4096, 1 << 20]) {
+      const parts = pieces(FILES, size);
+      expect(Buffer.concat(parts).equals(whole)).toBe(true);
+      // The largest entry here (3,000 bytes, a PAX record and two headers) takes 4.5 KiB.
+      for (const p of parts) expect(p.length).toBeLessThanOrEqual(Math.max(size, 4608));
+      if (size < 4096) expect(parts.length).toBeGreaterThan(3);
+    }
+    // An entry larger than a piece gets a piece of its own size, not a failure.
+    const big = { 'big.bin': bytes(9, 10_000) };
+    expect(Buffer.concat(pieces(big, 1024)).equals(archive(big))).toBe(true);
+  });
+
+  it('leaves out, without a trace, a file whose content is declined', () => {
+    const { 'a.txt': _a, ...rest } = FILES;
+    for (const size of [512, 1 << 20])
+      expect(Buffer.concat(pieces(FILES, size, 'a.txt')).equals(archive(rest))).toBe(true);
+  });
+
+  it('takes a file shorter than the room it was given, and refuses one longer', () => {
+    const tar = new TarPieces();
+    tar.add('short', 100, (into, at) => Buffer.from('abc').copy(into, at));
+    expect(() => tar.add('long', 2, () => 3)).toThrow(RangeError);
+    const parts = [...tar.take(), ...tar.end()];
+    expect(Buffer.concat(parts).equals(archive({ short: Buffer.from('abc') }))).toBe(true);
   });
 });

@@ -12,27 +12,92 @@ const PREFIX_MAX = 155;
 const SIZE_MAX = 0o77777777777;
 
 /** Two zero blocks: the end of an archive. */
-export const TAR_END: Buffer = Buffer.alloc(2 * BLOCK);
+const END_BYTES = 2 * BLOCK;
 
-/** The pieces of one regular file's entry: header(s), content, padding to a block. */
-export function tarFileEntry(name: string, content: Uint8Array, mode = 0o644): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  const path = Buffer.from(name, 'utf8');
-  const split = splitName(path);
-  if (!split) {
-    const record = paxRecord('path', name);
-    out.push(header(Buffer.from('PaxHeader'), undefined, record.length, 0o644, 'x'), record);
-    pushPadding(out, record.length);
+/**
+ * Writes a tar stream into pieces of about `pieceSize` bytes: each entry's headers and
+ * content go straight into the current piece, so a file costs no buffer of its own for its
+ * header, content or padding, and no copy to join them (50,000 small files made 150,000
+ * small buffers, tens of MB of garbage at a time while a push ran eight batches).
+ */
+export class TarPieces {
+  private piece: Buffer;
+  private used = 0;
+  private readonly ready: Buffer[] = [];
+
+  constructor(private readonly pieceSize = 256 * 1024) {
+    this.piece = Buffer.allocUnsafe(pieceSize);
   }
-  const [prefix, base] = split ?? [undefined, truncate(path, NAME_MAX)];
-  out.push(header(base, prefix, content.byteLength, mode, '0'), content);
-  pushPadding(out, content.byteLength);
-  return out;
+
+  /**
+   * Adds a regular file of at most `maxSize` bytes, which `fill` writes into `into` from
+   * `at` (`room` bytes are free there), returning how many it wrote; when it returns
+   * undefined the file is left out and nothing of it is written.
+   */
+  add(
+    name: string,
+    maxSize: number,
+    fill: (into: Buffer, at: number, room: number) => number | undefined,
+    mode = 0o644,
+  ): boolean {
+    const path = Buffer.from(name, 'utf8');
+    const split = splitName(path);
+    const record = split ? undefined : paxRecord('path', name);
+    const headers = record ? BLOCK + padded(record.length) + BLOCK : BLOCK;
+    this.reserve(headers + padded(maxSize));
+    const start = this.used;
+    const contentAt = start + headers;
+    const size = fill(this.piece, contentAt, maxSize);
+    if (size === undefined) return false;
+    if (size > maxSize)
+      throw new RangeError(`tar entry ${name}: ${size} bytes written into ${maxSize}`);
+    let at = start;
+    if (record) {
+      writeHeader(this.piece, at, Buffer.from('PaxHeader'), undefined, record.length, 0o644, 'x');
+      record.copy(this.piece, at + BLOCK);
+      at += BLOCK;
+      this.piece.fill(0, at + record.length, at + padded(record.length));
+      at += padded(record.length);
+    }
+    const [prefix, base] = split ?? [undefined, truncate(path, NAME_MAX)];
+    writeHeader(this.piece, at, base, prefix, size, mode, '0');
+    this.used = contentAt + padded(size);
+    this.piece.fill(0, contentAt + size, this.used);
+    if (this.used >= this.pieceSize) this.seal(this.pieceSize);
+    return true;
+  }
+
+  /** The pieces filled since the last call, to send in order. */
+  take(): Buffer[] {
+    return this.ready.splice(0);
+  }
+
+  /** The last pieces, ending with the archive's end marker; nothing may be added after. */
+  end(): Buffer[] {
+    this.reserve(END_BYTES);
+    this.piece.fill(0, this.used, this.used + END_BYTES);
+    this.used += END_BYTES;
+    this.seal(0);
+    return this.take();
+  }
+
+  /** Makes room for `bytes` in the current piece, sealing it first when they do not fit. */
+  private reserve(bytes: number): void {
+    if (this.piece.length - this.used >= bytes) return;
+    this.seal(bytes);
+  }
+
+  /** Queues the current piece, if anything is in it, and starts one with `next` bytes free. */
+  private seal(next: number): void {
+    if (this.used > 0) this.ready.push(this.piece.subarray(0, this.used));
+    this.piece = Buffer.allocUnsafe(Math.max(this.pieceSize, next));
+    this.used = 0;
+  }
 }
 
-function pushPadding(out: Uint8Array[], size: number): void {
-  const rest = size % BLOCK;
-  if (rest !== 0) out.push(Buffer.alloc(BLOCK - rest));
+/** `size` rounded up to whole blocks. */
+function padded(size: number): number {
+  return Math.ceil(size / BLOCK) * BLOCK;
 }
 
 /** ustar's name and prefix for `path`, or undefined when it needs a PAX record. */
@@ -61,30 +126,32 @@ function paxRecord(key: string, value: string): Buffer {
   return Buffer.from(`${length} ${key}=${value}\n`, 'utf8');
 }
 
-function header(
+/** Writes a ustar header block into `h` at `at`. */
+function writeHeader(
+  h: Buffer,
+  at: number,
   name: Buffer,
   prefix: Buffer | undefined,
   size: number,
   mode: number,
   type: '0' | 'x',
-): Buffer {
+): void {
   if (size > SIZE_MAX) throw new RangeError(`tar entry of ${size} bytes is too large`);
-  const h = Buffer.alloc(BLOCK);
-  name.copy(h, 0);
-  octal(h, 100, 8, mode);
-  octal(h, 108, 8, 0); // uid
-  octal(h, 116, 8, 0); // gid
-  octal(h, 124, 12, size);
-  octal(h, 136, 12, 0); // mtime: the content is what counts
-  h.write(type, 156, 'latin1');
-  h.write('ustar\0' + '00', 257, 'latin1');
-  prefix?.copy(h, 345);
+  h.fill(0, at, at + BLOCK);
+  name.copy(h, at);
+  octal(h, at + 100, 8, mode);
+  octal(h, at + 108, 8, 0); // uid
+  octal(h, at + 116, 8, 0); // gid
+  octal(h, at + 124, 12, size);
+  octal(h, at + 136, 12, 0); // mtime: the content is what counts
+  h.write(type, at + 156, 'latin1');
+  h.write('ustar\0' + '00', at + 257, 'latin1');
+  prefix?.copy(h, at + 345);
   // The checksum is taken with its own field read as eight spaces.
-  h.fill(0x20, 148, 156);
+  h.fill(0x20, at + 148, at + 156);
   let sum = 0;
-  for (let i = 0; i < BLOCK; i++) sum += h[i] ?? 0;
-  h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
-  return h;
+  for (let i = at; i < at + BLOCK; i++) sum += h[i] ?? 0;
+  h.write(`${sum.toString(8).padStart(6, '0')}\0 `, at + 148, 'latin1');
 }
 
 /** A zero-padded octal number ending in NUL, filling `width` bytes at `at`. */
