@@ -25,6 +25,19 @@ describe('upload planning', () => {
     // Batches are bounded in bytes too, and never go over the bound (9 × 900 KiB ≤ 8 MiB).
     const mid = Array.from({ length: 20 }, () => ({ size: 900 * 1024 }));
     expect(groupTransfers(mid, true).map((u) => u.length)).toEqual([9, 9, 2]);
+    // Large files and batches alternate by bytes sent, each list in its own order.
+    const big = (n: number) => ({ size: (2 << 20) + n });
+    const units = groupTransfers(
+      [big(1), big(2), big(3), big(4), ...Array.from({ length: 36 }, () => ({ size: 900 * 1024 }))],
+      true,
+    );
+    expect(
+      units.map((u) => (u.length === 1 ? `L${(u[0]?.size ?? 0) - (2 << 20)}` : `B${u.length}`)),
+    ).toEqual(['L1', 'B9', 'L2', 'B9', 'L3', 'B9', 'L4', 'B9']);
+    expect(groupTransfers([{ size: 0 }, { size: 0 }, big(0)], true)).toEqual([
+      [big(0)],
+      [{ size: 0 }, { size: 0 }],
+    ]);
     expect(splitWithin([{ size: 5 }, { size: 20 }, { size: 1 }], 10, 10)).toEqual([
       [{ size: 5 }],
       [{ size: 20 }],

@@ -316,4 +316,38 @@ describe('large files', () => {
       message: expect.stringContaining(join(dir, 'gone.bin')),
     });
   });
+
+  it('streamed in, are verified on a worker when declared large, and on this thread when not, whatever the declaration', async () => {
+    const store = await newStore();
+    const objects = store.objects;
+    const big = Buffer.alloc((2 << 20) + 5, 3);
+    big.write('streamed', 777);
+    async function* chunks(bytes: Buffer) {
+      for (let at = 0; at < bytes.length; at += 64 * 1024) yield bytes.subarray(at, at + 64 * 1024);
+    }
+    // A declared size only picks where the hash is taken: the bytes that arrive decide.
+    for (const hint of [big.length, 10, undefined, 100 << 20]) {
+      await expect(
+        objects.putStream(chunks(big), sha1('something else'), 'up.bin', hint),
+      ).rejects.toMatchObject({
+        code: 'HASH_MISMATCH',
+        message: expect.stringContaining('up.bin'),
+      });
+      expect(await objects.has(sha1(big))).toBe(false);
+      expect(readdirSync(objects.tempDir)).toEqual([]);
+    }
+    const small = Buffer.from('a small body');
+    expect(await objects.putStream(chunks(small), sha1(small), 'small', 50 << 20)).toEqual({
+      sha1: sha1(small),
+      size: small.length,
+    });
+    expect(await objects.putStream(chunks(big), sha1(big), 'up.bin', big.length)).toEqual({
+      sha1: sha1(big),
+      size: big.length,
+    });
+    const back: Buffer[] = [];
+    for await (const c of objects.read(sha1(big))) back.push(c);
+    expect(Buffer.concat(back).equals(big)).toBe(true);
+    expect(readdirSync(objects.tempDir)).toEqual([]);
+  });
 });

@@ -12,7 +12,10 @@ export const BATCH_MAX_BYTES = 8 << 20;
 
 /**
  * Groups transfers (uploads, or restores on pull): small files in batches when `batching`,
- * anything else alone.
+ * anything else alone. Batches and large files are interleaved by bytes: a server takes a
+ * batch on its workers and a large file on its main thread, so sending all large files
+ * first left its workers idle until the end (HTTP push of `mixed`: workers busy only in
+ * the last 0.6 s of a 2 s upload).
  */
 export function groupTransfers<T extends { size: number }>(
   files: readonly T[],
@@ -21,7 +24,35 @@ export function groupTransfers<T extends { size: number }>(
   if (!batching) return files.map((f) => [f]);
   const alone = files.filter((f) => f.size > BATCH_FILE_MAX).map((f) => [f]);
   const small = files.filter((f) => f.size <= BATCH_FILE_MAX);
-  return [...alone, ...splitWithin(small, BATCH_MAX_FILES, BATCH_MAX_BYTES)];
+  return interleaveByBytes(alone, splitWithin(small, BATCH_MAX_FILES, BATCH_MAX_BYTES));
+}
+
+/** Merges two lists of units, taking next from whichever has sent the smaller share of its bytes. */
+function interleaveByBytes<T extends { size: number }>(a: T[][], b: T[][]): T[][] {
+  const totalA = a.reduce((s, u) => s + weight(u), 0);
+  const totalB = b.reduce((s, u) => s + weight(u), 0);
+  const out: T[][] = [];
+  let i = 0;
+  let j = 0;
+  let doneA = 0;
+  let doneB = 0;
+  while (i < a.length || j < b.length) {
+    if (j >= b.length || (i < a.length && doneA * totalB <= doneB * totalA)) {
+      const unit = a[i++] as T[];
+      doneA += weight(unit);
+      out.push(unit);
+    } else {
+      const unit = b[j++] as T[];
+      doneB += weight(unit);
+      out.push(unit);
+    }
+  }
+  return out;
+}
+
+/** A unit's bytes, plus one so that a unit of empty files still counts. */
+function weight(unit: readonly { size: number }[]): number {
+  return unit.reduce((s, f) => s + f.size, 1);
 }
 
 /** Consecutive runs of `items` of at most `maxItems` items and `maxBytes` bytes (an item over `maxBytes` goes alone). */

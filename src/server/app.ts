@@ -186,7 +186,8 @@ export function buildServer(options: ServerOptions): FastifyInstance {
         if (declared > limits.maxUploadBytes)
           throw tooLarge(`upload of ${declared} bytes`, limits.maxUploadBytes);
         const stream = limitStream(req.body as Readable, limits.maxUploadBytes);
-        const stored = await store.upload(req.user, address, path, { stream });
+        const size = Number.isSafeInteger(declared) ? declared : undefined;
+        const stored = await store.upload(req.user, address, path, { stream, size });
         return reply.code(201).send(stored);
       }),
   );
@@ -390,7 +391,7 @@ async function receiveBatch(
     }
     await flush();
     const stored = await store
-      .upload(user, address, path, { stream: entry as AsyncIterable<Uint8Array> })
+      .upload(user, address, path, { stream: entry as AsyncIterable<Uint8Array>, size })
       .catch((err: unknown) => {
         entry.resume();
         return err as Error;

@@ -46,7 +46,8 @@ const RECORD_MEMORY_MS = 1000;
 export type ContentSource =
   | { file: string; size?: number }
   | { bytes: Uint8Array }
-  | { stream: AsyncIterable<Uint8Array> };
+  /** `size`: what the sender declared (a hint: the bytes that arrive are what count). */
+  | { stream: AsyncIterable<Uint8Array>; size?: number };
 
 /** A file of a batch upload: its snapshot path and a local file or the bytes. */
 export interface BatchFile {
@@ -480,7 +481,7 @@ export class Store {
     if ('file' in content)
       return this.objects.putFile(content.file, expected, signal, content.size);
     if ('bytes' in content) return this.objects.putBuffer(content.bytes, expected, origin);
-    return this.objects.putStream(content.stream, expected, origin);
+    return this.objects.putStream(content.stream, expected, origin, content.size);
   }
 
   // ---------------------------------------------------------------- A3 freeze
