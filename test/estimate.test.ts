@@ -25,6 +25,8 @@ describe('upload planning', () => {
     // Batches are bounded in bytes too, and never go over the bound (9 × 900 KiB ≤ 8 MiB).
     const mid = Array.from({ length: 20 }, () => ({ size: 900 * 1024 }));
     expect(groupTransfers(mid, true).map((u) => u.length)).toEqual([9, 9, 2]);
+    // A smaller bound (a pull's) makes smaller batches: 4 × 900 KiB ≤ 4 MiB.
+    expect(groupTransfers(mid, true, 4 << 20).map((u) => u.length)).toEqual([4, 4, 4, 4, 4]);
     // Large files and batches alternate by bytes sent, each list in its own order.
     const big = (n: number) => ({ size: (2 << 20) + n });
     const units = groupTransfers(

@@ -20,11 +20,12 @@ export const BATCH_MAX_BYTES = 8 << 20;
 export function groupTransfers<T extends { size: number }>(
   files: readonly T[],
   batching: boolean,
+  batchBytes = BATCH_MAX_BYTES,
 ): T[][] {
   if (!batching) return files.map((f) => [f]);
   const alone = files.filter((f) => f.size > BATCH_FILE_MAX).map((f) => [f]);
   const small = files.filter((f) => f.size <= BATCH_FILE_MAX);
-  return interleaveByBytes(alone, splitWithin(small, BATCH_MAX_FILES, BATCH_MAX_BYTES));
+  return interleaveByBytes(alone, splitWithin(small, BATCH_MAX_FILES, batchBytes));
 }
 
 /** Merges two lists of units, taking next from whichever has sent the smaller share of its bytes. */

@@ -64,6 +64,7 @@ export async function pull(options: PullOptions): Promise<PullSummary> {
     ...groupTransfers(
       paths.filter(small).map((p) => ({ path: p, size: fileHashes[p]?.size ?? 0 })),
       true,
+      PULL_BATCH_BYTES,
     ).map((u) => u.map((f) => f.path)),
     ...paths.filter((p) => !small(p)).map((p) => [p]),
   ];
@@ -125,6 +126,14 @@ export async function pull(options: PullOptions): Promise<PullSummary> {
   emit({ type: 'summary', summary });
   return summary;
 }
+
+/**
+ * A pull's batches are smaller than a push's: a batch is held whole from its arrival until
+ * a worker has written it, and with eight in flight waiting for two workers, 8 MiB batches
+ * held up to 64 MiB. Pull of mixed over HTTP, interleaved A/B: peak RSS 232-237 → 214-223
+ * MiB at 4 MiB, same time (at 2 MiB: 209-217 MiB but 0.1-0.3 s slower, more requests).
+ */
+const PULL_BATCH_BYTES = 4 << 20;
 
 /** A missing or empty folder is fine; one with files needs `force`. */
 async function prepareDest(dest: string, force: boolean): Promise<void> {
