@@ -351,3 +351,24 @@ describe('large files', () => {
     expect(readdirSync(objects.tempDir)).toEqual([]);
   });
 });
+
+describe('which content the store lacks', () => {
+  it.each([
+    ['few, looked up one by one', 3],
+    ['many, looked up by listing shard folders', 600],
+  ])('finds packed and loose objects and names the rest once (%s)', async (_how, absentCount) => {
+    const objects = (await newStore()).objects;
+    const packed = await objects.putFiles(
+      ['p1', 'p2'].map((t) => ({ bytes: Buffer.from(t), expected: sha1(t), origin: t })),
+    );
+    expect(packed.every((r) => !(r instanceof Error))).toBe(true);
+    const loose = await objects.putBuffer(Buffer.from('loose one'));
+    const absent = Array.from({ length: absentCount }, (_, i) => sha1(`absent ${i}`));
+    const asked = [sha1('p1'), loose.sha1, ...absent, sha1('p2'), absent[0] as string];
+    const missing = await objects.missing(asked);
+    expect([...missing]).toEqual(absent);
+    expect(await objects.missing(new Set(asked))).toEqual(missing);
+    expect(await objects.has(loose.sha1)).toBe(true);
+    expect(await objects.has(absent[1] as string)).toBe(false);
+  });
+});

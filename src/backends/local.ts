@@ -87,9 +87,8 @@ export class LocalBackend implements PushTarget, PullSource {
     return StoreStaging.open(this.store.objects, maxFileSize);
   }
 
-  async lacks(sha1s: readonly string[]): Promise<Set<string>> {
-    const present = await this.store.objects.present(sha1s);
-    return new Set(sha1s.filter((h) => !present.has(h)));
+  lacks(sha1s: readonly string[]): Promise<Set<string>> {
+    return this.store.objects.missing(sha1s);
   }
 
   get(address: SnapshotAddress) {

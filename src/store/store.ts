@@ -220,8 +220,7 @@ export class Store {
     const record = this.buildRecord(caller, name, tag, params, fileHashes, digest, existing, now);
     await this.records.write(record, false);
     const declaredHashes = this.hashesOf(digest, fileHashes, built?.hashes);
-    const present = await this.objects.present(declaredHashes);
-    const notFound = [...declaredHashes].filter((h) => !present.has(h));
+    const notFound = [...(await this.objects.missing(declaredHashes))];
     return { snapshot: recordToMeta(record), notFound };
   }
 
@@ -497,9 +496,9 @@ export class Store {
     if (record.frozen) return record;
     const manifest = await this.records.readManifest(record.digest);
     const hashes = this.hashesOf(record.digest, manifest);
-    const present = await this.objects.present(hashes);
-    if (present.size < hashes.size) {
-      const missing = Object.keys(manifest).filter((p) => !present.has(manifest[p]?.sha1 ?? ''));
+    const absent = await this.objects.missing(hashes);
+    if (absent.size > 0) {
+      const missing = Object.keys(manifest).filter((p) => absent.has(manifest[p]?.sha1 ?? ''));
       throw new SnapupError(
         'MISSING_CONTENT',
         `${formatAddress(record)}: ${missing.length} declared file(s) have no content yet, e.g. ${missing[0]}`,
