@@ -2,7 +2,9 @@
 import { type HashResult, sha1Files } from '../src/hash/sha1-file.js';
 import {
   copyFileIn,
+  fromColumns,
   type IngestAnswer,
+  type IngestColumns,
   type IngestItem,
   type IngestResult,
   ingestFiles,
@@ -43,9 +45,15 @@ export function hashStageCopies(
 }
 
 export function ingest(
-  task: { packDir: string; tempDir: string; items: IngestItem[] } & Cancellable,
+  task: {
+    packDir: string;
+    tempDir: string;
+    items?: IngestItem[];
+    columns?: IngestColumns;
+  } & Cancellable,
 ): IngestAnswer {
-  return ingestFiles(task.packDir, task.tempDir, task.items, task.cancel);
+  const items = task.items ?? (task.columns ? fromColumns(task.columns) : []);
+  return ingestFiles(task.packDir, task.tempDir, items, task.cancel);
 }
 
 export function restore(

@@ -54,8 +54,6 @@ export interface BatchFile {
   path: string;
   file?: string;
   bytes?: Uint8Array;
-  /** `bytes` has a buffer of its own that may be handed to a worker (and so detached). */
-  handOver?: boolean;
 }
 
 export interface SingleFile {
@@ -438,7 +436,7 @@ export class Store {
       const f = files[i] as BatchFile;
       const expected = (manifest[f.path] as { sha1: string }).sha1;
       return f.bytes
-        ? { bytes: f.bytes, expected, origin: f.path, handOver: f.handOver }
+        ? { bytes: f.bytes, expected, origin: f.path }
         : { file: f.file, expected, origin: f.file as string };
     });
     const stored = items.length > 0 ? await this.objects.putFiles(items, signal) : [];
