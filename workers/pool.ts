@@ -2,9 +2,7 @@
 import { type HashResult, sha1Files } from '../src/hash/sha1-file.js';
 import {
   copyFileIn,
-  fromColumns,
   type IngestAnswer,
-  type IngestColumns,
   type IngestItem,
   type IngestResult,
   ingestFiles,
@@ -45,15 +43,9 @@ export function hashStageCopies(
 }
 
 export function ingest(
-  task: {
-    packDir: string;
-    tempDir: string;
-    items?: IngestItem[];
-    columns?: IngestColumns;
-  } & Cancellable,
+  task: { packDir: string; tempDir: string; items: IngestItem[] } & Cancellable,
 ): IngestAnswer {
-  const items = task.items ?? (task.columns ? fromColumns(task.columns) : []);
-  return ingestFiles(task.packDir, task.tempDir, items, task.cancel);
+  return ingestFiles(task.packDir, task.tempDir, task.items, task.cancel);
 }
 
 export function restore(

@@ -20,7 +20,7 @@ import {
   type UploadResponse,
 } from '../protocol/types.js';
 import type { BatchFile, SingleFile, Store } from '../store/store.js';
-import { entryContent, tarEntries } from '../util/tar.js';
+import { entryBytes, tarEntries } from '../util/tar.js';
 import type { UserStore } from './users.js';
 
 export const SERVER_VERSION = '0.1.0';
@@ -384,7 +384,7 @@ async function receiveBatch(
     }
     const size = entry.header.size ?? 0;
     if (size <= SMALL_ENTRY) {
-      pending.push({ path, bytes: await entryContent(entry) });
+      pending.push({ path, bytes: await entryBytes(entry), handOver: true });
       pendingBytes += size;
       if (pending.length >= 256 || pendingBytes >= 8 << 20) await flush();
       continue;

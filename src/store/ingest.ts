@@ -22,54 +22,6 @@ export interface IngestItem {
   expected: string;
 }
 
-/**
- * Many received contents as three values instead of an object each: posting 256 objects
- * to a worker (each serialised with its keys) took ~0.8 ms of the main thread a batch,
- * most of what a server's main thread spent on a batch of small files besides parsing it.
- */
-export interface IngestColumns {
-  /** The contents end to end. */
-  data: Uint8Array;
-  sizes: Uint32Array;
-  /** The expected hashes end to end, 40 hex digits each. */
-  expected: string;
-}
-
-/** `items` (all given as bytes, with 40-digit hashes) as columns; undefined otherwise. */
-export function toColumns(items: readonly IngestItem[]): IngestColumns | undefined {
-  let total = 0;
-  for (const item of items) {
-    if (!item.bytes || item.expected.length !== 40) return undefined;
-    total += item.bytes.byteLength;
-  }
-  const data = Buffer.allocUnsafeSlow(total);
-  const sizes = new Uint32Array(items.length);
-  let at = 0;
-  items.forEach((item, i) => {
-    const bytes = item.bytes as Uint8Array;
-    data.set(bytes, at);
-    sizes[i] = bytes.byteLength;
-    at += bytes.byteLength;
-  });
-  return { data, sizes, expected: items.map((i) => i.expected).join('') };
-}
-
-/** The items that `toColumns` made columns of (views of its data, not copies). */
-export function fromColumns(columns: IngestColumns): IngestItem[] {
-  const { data, sizes, expected } = columns;
-  const items: IngestItem[] = new Array(sizes.length);
-  let at = 0;
-  for (let i = 0; i < sizes.length; i++) {
-    const size = sizes[i] as number;
-    items[i] = {
-      bytes: data.subarray(at, at + size),
-      expected: expected.slice(i * 40, i * 40 + 40),
-    };
-    at += size;
-  }
-  return items;
-}
-
 export type IngestResult =
   | { sha1: string; size: number }
   | { error: string; code: string | undefined; actual?: string };

@@ -23,7 +23,6 @@ import {
   type IngestItem,
   type IngestResult,
   looseObjectPath,
-  toColumns,
 } from './ingest.js';
 import type { PackedLocation } from './pack-file.js';
 import { PackIndex } from './packs.js';
@@ -206,23 +205,21 @@ export class ObjectStore {
    * errors. Per item: the stored object, or the error that stopped it.
    */
   async putFiles(
-    items: readonly (IngestItem & { origin: string })[],
+    items: readonly (IngestItem & { origin: string; handOver?: boolean | undefined })[],
     signal?: AbortSignal,
   ): Promise<(StoredObject | SnapupError)[]> {
     // Stores made before packs existed lack the folder.
     this.packDirReady ??= fsp.mkdir(this.packs.dir, { recursive: true }).then(() => {});
     await this.packDirReady;
-    const plain = items.map(({ origin: _, ...item }) => item);
-    const columns = toColumns(plain);
     const { results, pack } = await runInPool<IngestAnswer>(
       'ingest',
       {
         packDir: this.packs.dir,
         tempDir: this.tempDir,
-        ...(columns ? { columns } : { items: plain }),
+        items: items.map(({ origin: _, handOver: __, ...item }) => item),
       },
       signal,
-      columns ? [columns.data.buffer as ArrayBuffer, columns.sizes.buffer as ArrayBuffer] : [],
+      items.flatMap((i) => (i.handOver && i.bytes ? [i.bytes.buffer as ArrayBuffer] : [])),
     );
     if (pack) {
       this.packs.add(pack.id, pack.entries);

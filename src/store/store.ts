@@ -54,6 +54,8 @@ export interface BatchFile {
   path: string;
   file?: string;
   bytes?: Uint8Array;
+  /** `bytes` has a buffer of its own that may be handed to a worker (and so detached). */
+  handOver?: boolean;
 }
 
 export interface SingleFile {
@@ -436,7 +438,7 @@ export class Store {
       const f = files[i] as BatchFile;
       const expected = (manifest[f.path] as { sha1: string }).sha1;
       return f.bytes
-        ? { bytes: f.bytes, expected, origin: f.path }
+        ? { bytes: f.bytes, expected, origin: f.path, handOver: f.handOver }
         : { file: f.file, expected, origin: f.file as string };
     });
     const stored = items.length > 0 ? await this.objects.putFiles(items, signal) : [];

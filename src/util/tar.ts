@@ -31,14 +31,3 @@ export async function entryBytes(entry: AsyncIterable<unknown>): Promise<Buffer>
   for (const chunk of chunks) offset += chunk.copy(out, offset);
   return out;
 }
-
-/**
- * An entry's whole content (for small entries) for a reader that copies it on: a view of
- * the stream's own chunk when the entry came in one (no allocation; the server's batches
- * are copied into one buffer for the worker anyway), else one joined buffer.
- */
-export async function entryContent(entry: AsyncIterable<unknown>): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of entry) chunks.push(chunk as Buffer);
-  return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
-}
