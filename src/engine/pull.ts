@@ -4,7 +4,7 @@
  * with the snapshot's exe/ro permissions.
  */
 import { promises as fsp } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve, sep } from 'node:path';
 import { fsError, SnapupError } from '../errors.js';
 import { comparePaths } from '../protocol/manifest.js';
 import { checkSnapshotPath } from '../protocol/paths.js';
@@ -55,6 +55,10 @@ export async function pull(options: PullOptions): Promise<PullSummary> {
   const totalBytes = paths.reduce((s, p) => s + (fileHashes[p]?.size ?? 0), 0);
   const progress = { files: 0, bytes: 0 };
   const madeDirs = new Set<string>([dest]);
+  // Snapshot paths were checked above (no empty, "." or ".." segment), so a target is the
+  // destination plus the path; path.join's normalisation cost ~4 µs a file.
+  const destPrefix = dest.endsWith(sep) ? dest : dest + sep;
+  const targetOf = (path: string) => destPrefix + (sep === '/' ? path : path.split('/').join(sep));
   // Small files go in batches where the source takes them (the local store's worker pool,
   // a CB server's archive extension).
   const small = (p: string) =>
@@ -84,11 +88,14 @@ export async function pull(options: PullOptions): Promise<PullSummary> {
             path,
             sha1: entry.sha1,
             size: entry.size ?? 0,
-            target: join(dest, ...path.split('/')),
+            target: targetOf(path),
             mode: fileModeOf(entry.permissions),
           };
         });
-        for (const item of items) await ensureDir(dirname(item.target), madeDirs);
+        for (const item of items) {
+          const dir = dirname(item.target);
+          if (!madeDirs.has(dir)) await ensureDir(dir, madeDirs);
+        }
         if (items.length > 1 && source.restoreBatch) {
           const results = await source.restoreBatch(address, items, taskSignal);
           for (const r of results) {
