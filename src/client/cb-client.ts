@@ -606,9 +606,10 @@ function readInto(
 let batchScratch: Buffer | undefined;
 
 /**
- * A batched file that grew since the scan, read whole when it still fits a batch; else
- * undefined, with FILE_CHANGED in `skipped` (re-hashed, then uploaded alone): such a file
- * is never read whole into memory.
+ * A batched file that grew since the scan, read whole when it still fits a batch (a view
+ * of the scratch buffer, valid until the next such file); else undefined, with
+ * FILE_CHANGED in `skipped` (re-hashed, then uploaded alone): such a file is never read
+ * whole into memory.
  */
 function readBatched(f: OutgoingFile, skipped: Map<string, Error>): Buffer | undefined {
   batchScratch ??= Buffer.allocUnsafeSlow(BATCH_FILE_MAX + 1);
@@ -623,7 +624,7 @@ function readBatched(f: OutgoingFile, skipped: Map<string, Error>): Buffer | und
     );
     return undefined;
   }
-  return Buffer.from(batchScratch.subarray(0, size));
+  return batchScratch.subarray(0, size);
 }
 
 /** NOT_FOUND, which the push takes as "removed since the scan", when `err` says so. */

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { Cancelled, throwIfCancelled } from '../util/cancel.js';
 import { appendToPack, packBytes, readFileIntoPack } from './pack-assembly.js';
 import { type PackEntry, writePackSync } from './pack-file.js';
+import { objectPathIn } from './restore.js';
 import { copyToNewFileSync, tempPathIn } from './sync-write.js';
 
 export interface IngestItem {
@@ -125,14 +126,9 @@ export function copyFileIn(
   }
 }
 
-/** Where a loose object lives: `objects/ab/<sha1>`. */
-export function looseObjectPath(objectsDir: string, sha1: string): string {
-  return join(objectsDir, sha1.slice(0, 2), sha1);
-}
-
 /** Renames a verified temp file to its object path, making the shard folder if it is gone. */
 export function publishSync(objectsDir: string, temp: string, sha1: string): void {
-  const target = looseObjectPath(objectsDir, sha1);
+  const target = objectPathIn(objectsDir, sha1);
   try {
     renameSync(temp, target);
   } catch (err) {

@@ -18,15 +18,16 @@ import { fsyncDir, tempName } from '../util/atomic.js';
 import { writeGathered } from '../util/gathered-write.js';
 import { verifiedChunks } from '../util/verify.js';
 import { runInPool } from '../util/worker-pool.js';
-import {
-  type IngestAnswer,
-  type IngestItem,
-  type IngestResult,
-  looseObjectPath,
-} from './ingest.js';
+import type { IngestAnswer, IngestItem, IngestResult } from './ingest.js';
 import type { PackedLocation } from './pack-file.js';
 import { PackIndex } from './packs.js';
-import type { ObjectRef, ReadResult, RestoreItem, RestoreResult } from './restore.js';
+import {
+  type ObjectRef,
+  objectPathIn,
+  type ReadResult,
+  type RestoreItem,
+  type RestoreResult,
+} from './restore.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -89,7 +90,7 @@ export class ObjectStore {
   }
 
   pathOf(sha1: string): string {
-    return looseObjectPath(this.dir, sha1);
+    return objectPathIn(this.dir, sha1);
   }
 
   /** Whether the store holds `sha1`, loose or packed. */

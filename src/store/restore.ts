@@ -31,6 +31,7 @@ export type RestoreResult =
 
 export type ReadResult = { bytes: Uint8Array } | Extract<RestoreResult, { error: string }>;
 
+/** Where a loose object lives: `objects/ab/<sha1>`. */
 export function objectPathIn(objectsDir: string, sha1: string): string {
   return join(objectsDir, sha1.slice(0, 2), sha1);
 }

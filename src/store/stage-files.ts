@@ -13,9 +13,10 @@ import { closeSync, existsSync, openSync, rmSync } from 'node:fs';
 import { hashFailure, sha1File } from '../hash/sha1-file.js';
 import { Cancelled, throwIfCancelled } from '../util/cancel.js';
 import { ClaimTable } from './claims.js';
-import { type IngestResult, looseObjectPath } from './ingest.js';
+import type { IngestResult } from './ingest.js';
 import { packBytes, readFileIntoPack } from './pack-assembly.js';
 import { type PackEntry, type PackTemps, writePackTempsSync } from './pack-file.js';
+import { objectPathIn } from './restore.js';
 import { copyToNewFileSync, tempPathIn } from './sync-write.js';
 
 /** Where to stage: the store's temp folder, and up to which file size packs take. */
@@ -120,7 +121,7 @@ export function hashAndStageCopies(
       const copy = copyHashing(path, target.tempDir, cancel);
       if (!('temp' in copy)) return copy;
       const { sha1, size, temp } = copy;
-      if (existsSync(looseObjectPath(target.objectsDir, sha1)) || !claims.claim(sha1))
+      if (existsSync(objectPathIn(target.objectsDir, sha1)) || !claims.claim(sha1))
         rmSync(temp, { force: true });
       else copies.push(copy);
       return { sha1, size };

@@ -74,23 +74,25 @@ export class TarPieces {
 
   /** The last pieces, ending with the archive's end marker; nothing may be added after. */
   end(): Buffer[] {
-    this.reserve(END_BYTES);
+    // The end marker needs no fresh piece of its own size: only its two blocks.
+    if (this.piece.length - this.used < END_BYTES) this.seal(END_BYTES);
     this.piece.fill(0, this.used, this.used + END_BYTES);
-    this.used += END_BYTES;
-    this.seal(0);
+    this.ready.push(this.piece.subarray(0, this.used + END_BYTES));
+    this.piece = Buffer.alloc(0);
+    this.used = 0;
     return this.take();
   }
 
   /** Makes room for `bytes` in the current piece, sealing it first when they do not fit. */
   private reserve(bytes: number): void {
     if (this.piece.length - this.used >= bytes) return;
-    this.seal(bytes);
+    this.seal(Math.max(this.pieceSize, bytes));
   }
 
-  /** Queues the current piece, if anything is in it, and starts one with `next` bytes free. */
-  private seal(next: number): void {
+  /** Queues the current piece, if anything is in it, and starts one of `size` bytes. */
+  private seal(size: number): void {
     if (this.used > 0) this.ready.push(this.piece.subarray(0, this.used));
-    this.piece = Buffer.allocUnsafe(Math.max(this.pieceSize, next));
+    this.piece = Buffer.allocUnsafe(size);
     this.used = 0;
   }
 }
