@@ -25,4 +25,24 @@ describe('gathered writes', () => {
     expect(seen).toEqual(chunks.map((c) => c.length));
     expect(readFileSync(file).equals(whole)).toBe(true);
   });
+
+  it('finishes a gathered write the system took only part of', async () => {
+    const file = join(tempDir(), 'short.bin');
+    const real = await fsp.open(file, 'wx');
+    // A handle whose gathered writes take half of what they are given, as a full disk may.
+    const halving = {
+      writev: async (parts: Uint8Array[]) => {
+        const joined = Buffer.concat(parts);
+        return real.write(joined, 0, Math.ceil(joined.length / 2));
+      },
+      write: (b: Buffer, at: number, n: number) => real.write(b, at, Math.min(n, 1000)),
+    } as unknown as fsp.FileHandle;
+    const chunks = Array.from({ length: 20 }, (_, i) => bytes(i + 7, (64 << 10) + 3));
+    async function* source() {
+      yield* chunks;
+    }
+    expect(await writeGathered(halving, source())).toBe(20 * ((64 << 10) + 3));
+    await real.close();
+    expect(readFileSync(file).equals(Buffer.concat(chunks))).toBe(true);
+  });
 });

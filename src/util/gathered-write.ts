@@ -26,11 +26,28 @@ export async function writeGathered(
     parts.push(chunk);
     pending += chunk.byteLength;
     if (pending >= GATHER_BYTES) {
-      await handle.writev(parts);
+      await writeAll(handle, parts, pending);
       parts = [];
       pending = 0;
     }
   }
-  if (parts.length > 0) await handle.writev(parts);
+  if (parts.length > 0) await writeAll(handle, parts, pending);
   return size;
+}
+
+/**
+ * One gathered write of `parts` (`length` bytes), finished when the system took fewer (a
+ * nearly full disk can; the next write then fails with its error): a short write left
+ * unnoticed would store a file shorter than what its hash was taken of.
+ */
+async function writeAll(handle: fsp.FileHandle, parts: Uint8Array[], length: number) {
+  let { bytesWritten: done } = await handle.writev(parts);
+  if (done === length) return;
+  const rest = Buffer.concat(parts, length);
+  while (done < length) {
+    const { bytesWritten } = await handle.write(rest, done, length - done);
+    if (bytesWritten === 0)
+      throw Object.assign(new Error('write made no progress'), { code: 'EIO' });
+    done += bytesWritten;
+  }
 }
