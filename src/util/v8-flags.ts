@@ -2,8 +2,10 @@
  * V8 flags the CLI sets for its own process (the library never touches a host's V8).
  *
  * V8 keeps its flags per process, and every isolate it configures (each worker thread)
- * raises `--semi-space-growth-factor` back to at least 2, so the flags are applied again
- * each time a worker of the pool has started.
+ * raises `--semi-space-growth-factor` back to at least 2 (a minimum it enforces only
+ * then), so the flags are applied again each time a worker of the pool has started. A V8
+ * that refused the value outright would only let the young generation grow as before;
+ * test/v8-flags.test.ts tells when that happens.
  */
 import { setFlagsFromString } from 'node:v8';
 
