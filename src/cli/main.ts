@@ -1,8 +1,8 @@
 /** The `snapup` command line: parsing, dispatch and turning errors into exit codes. */
 import { readFileSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
 import { Command, CommanderError } from 'commander';
 import { ExitCode, isSnapupError } from '../errors.js';
-import { setProcessV8Flags } from '../util/v8-flags.js';
 import { benchCommand } from './bench.js';
 import { createCommand } from './create.js';
 import { gcCommand } from './gc.js';
@@ -100,14 +100,6 @@ Exit codes: 0 ok, 1 failure, 2 bad input or usage, 3 snapshot or path not found,
 
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
-  program.hook('preAction', (_program, command) => {
-    // V8 grows its young generation from 1 MiB semi-spaces to 16 MiB ones (32 MiB touched)
-    // while many objects outlive a scavenge, as a push's file entries do. Kept at its first
-    // size, a push of 50,000 files peaks 15-35 MiB lower at the same speed. Not for the
-    // server: its request buffers then outlive scavenges and go to the old generation
-    // (server CPU for an HTTP push of 1 GB +10%).
-    if (command.name() !== 'serve') setProcessV8Flags('--semi-space-growth-factor=1');
-  });
   try {
     await program.parseAsync(argv);
     return ExitCode.ok;
@@ -138,5 +130,5 @@ export async function main(argv: string[]): Promise<number> {
 // MiB); parsing a CLI's responses does not need the faster code (pull of mixed: no slower).
 // Set here, before undici is first loaded, and only for the CLI: the library leaves a host
 // process's V8 alone.
-setProcessV8Flags('--liftoff-only');
+setFlagsFromString('--liftoff-only');
 process.exitCode = await main(process.argv);

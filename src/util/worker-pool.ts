@@ -8,7 +8,6 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Piscina } from 'piscina';
 import { abortError } from '../errors.js';
-import { reapplyProcessV8Flags } from './v8-flags.js';
 
 let pool: Promise<Piscina> | undefined;
 
@@ -24,16 +23,16 @@ function workerFile(): string {
 
 /** The pool, made on first use: piscina itself is loaded only then (a no-op push never is). */
 export function workerPool(): Promise<Piscina> {
-  pool ??= import('piscina').then(({ Piscina }) =>
-    new Piscina({
-      filename: workerFile(),
-      minThreads: 0,
-      maxThreads: availableParallelism(),
-      // Long enough to span a push's negotiation between hashing and upload: at 200 ms
-      // both threads exited and restarted there, ~35 ms of module loading each.
-      idleTimeout: 2000,
-      // Each thread's start undoes a V8 flag the CLI set (see util/v8-flags.ts).
-    }).on('workerCreate', reapplyProcessV8Flags),
+  pool ??= import('piscina').then(
+    ({ Piscina }) =>
+      new Piscina({
+        filename: workerFile(),
+        minThreads: 0,
+        maxThreads: availableParallelism(),
+        // Long enough to span a push's negotiation between hashing and upload: at 200 ms
+        // both threads exited and restarted there, ~35 ms of module loading each.
+        idleTimeout: 2000,
+      }),
   );
   return pool;
 }
