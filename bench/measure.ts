@@ -34,6 +34,23 @@ export function run(
   });
 }
 
+/**
+ * Writes dirty pages out and empties the page cache, dentries and inodes, so that the next
+ * command reads the tree from disk. Needs root on a machine whose /proc/sys is writable;
+ * rejects otherwise.
+ */
+export function dropCaches(): Promise<RunResult> {
+  return run('sync && echo 3 > /proc/sys/vm/drop_caches');
+}
+
+/** Whether dropCaches works here (tried once: it empties the cache as a side effect). */
+export async function canDropCaches(): Promise<boolean> {
+  return dropCaches().then(
+    () => true,
+    () => false,
+  );
+}
+
 export function has(tool: string): boolean {
   return spawnSync('bash', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).status === 0;
 }

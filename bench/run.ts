@@ -6,15 +6,25 @@
  *   npm run bench -- --quick            # tiny trees, 1 run: a smoke test (CI)
  *   npm run bench -- --trees small --runs 5 --scenarios hash,push,noop
  *
- * Page cache: warm (each tree is read once before timing). Dropping caches needs
- * privileges this workplace's VMs may not give; the JSON says which was used.
+ * Page cache: warm (each tree is read once before timing), and for the hash and first-push
+ * scenarios also cold (the cache emptied before each timed run) where the machine lets the
+ * bench drop caches (root, writable /proc/sys); the JSON says which were run.
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startDelayProxy } from './delay-proxy.js';
-import { has, interleave, repeat, run, type Stats, stats } from './measure.js';
+import {
+  canDropCaches,
+  dropCaches,
+  has,
+  interleave,
+  repeat,
+  run,
+  type Stats,
+  stats,
+} from './measure.js';
 import {
   editTree,
   scaled,
@@ -29,12 +39,16 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CLI = `"${process.execPath}" "${join(ROOT, 'bin', 'snapup.js')}"`;
 const ALL_SCENARIOS = ['hash', 'push', 'edit', 'noop', 'http', 'rtt'] as const;
 type Scenario = (typeof ALL_SCENARIOS)[number];
+const PAGE_CACHES = ['warm', 'cold'] as const;
+type PageCache = (typeof PAGE_CACHES)[number];
 
 interface Options {
   quick: boolean;
   runs: number;
   trees: TreeName[];
   scenarios: Scenario[];
+  /** Cold runs are made only where caches can be dropped (see main). */
+  caches: PageCache[];
   out: string;
 }
 
@@ -60,6 +74,7 @@ function parseArgs(argv: string[]): Options {
     runs: 3,
     trees: ['small', 'mixed', 'large'],
     scenarios: [...ALL_SCENARIOS],
+    caches: [...PAGE_CACHES],
     out: join(ROOT, 'bench', 'results'),
   };
   for (let i = 0; i < argv.length; i++) {
@@ -69,10 +84,11 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--runs') o.runs = Math.max(1, Number(next()));
     else if (a === '--trees') o.trees = next().split(',') as TreeName[];
     else if (a === '--scenarios') o.scenarios = next().split(',') as Scenario[];
+    else if (a === '--cache') o.caches = next().split(',') as PageCache[];
     else if (a === '--out') o.out = next();
     else if (a === '--help') {
       process.stdout.write(
-        'usage: npm run bench -- [--quick] [--runs N] [--trees small,mixed,large] [--scenarios hash,push,edit,noop,http,rtt] [--out DIR]\n',
+        'usage: npm run bench -- [--quick] [--runs N] [--trees small,mixed,large] [--scenarios hash,push,edit,noop,http,rtt] [--cache warm,cold] [--out DIR]\n',
       );
       process.exit(0);
     } else throw new Error(`unknown option ${a}`);
@@ -81,6 +97,8 @@ function parseArgs(argv: string[]): Options {
   for (const t of o.trees) if (!(t in TREES)) throw new Error(`unknown tree ${t}`);
   for (const s of o.scenarios)
     if (!ALL_SCENARIOS.includes(s)) throw new Error(`unknown scenario ${s}`);
+  for (const c of o.caches)
+    if (!PAGE_CACHES.includes(c)) throw new Error(`unknown page cache ${c} (warm or cold)`);
   return o;
 }
 
@@ -121,7 +139,7 @@ class Bench {
     this.rows.push(row);
     const t = row.time;
     process.stderr.write(
-      `  ${row.scenario.padEnd(10)} ${row.tree.padEnd(6)} ${row.tool.padEnd(22)} ${(t.median / 1000).toFixed(3)} s${row.ratio !== undefined ? `  ×${row.ratio.toFixed(2)} ${row.baseline}` : ''}\n`,
+      `  ${row.scenario.padEnd(17)} ${row.tree.padEnd(6)} ${row.tool.padEnd(22)} ${(t.median / 1000).toFixed(3)} s${row.ratio !== undefined ? `  ×${row.ratio.toFixed(2)} ${row.baseline}` : ''}\n`,
     );
   }
 }
@@ -136,12 +154,23 @@ async function snapupJson(
 
 const mib = (bytes: number) => bytes / 2 ** 20;
 
-async function scenarioHash(b: Bench, name: string, tree: WrittenTree): Promise<void> {
+/** `task`, timed from a cold page cache when `cache` says so (the drop itself untimed). */
+function from<T>(cache: PageCache, task: () => Promise<T>): () => Promise<T> {
+  return cache === 'cold' ? () => dropCaches().then(task) : task;
+}
+
+async function scenarioHash(
+  b: Bench,
+  name: string,
+  tree: WrittenTree,
+  cache: PageCache,
+): Promise<void> {
   const runs = b.options.runs;
-  const cache = b.fresh('cache');
+  const scenario = cache === 'cold' ? 'hash (cold)' : 'hash';
+  const hashCache = b.fresh('cache');
   let rss = 0;
   const snapup = async () => {
-    const r = await snapupJson(`manifest "${tree.root}" --no-cache`, { XDG_CACHE_HOME: cache });
+    const r = await snapupJson(`manifest "${tree.root}" --no-cache`, { XDG_CACHE_HOME: hashCache });
     rss = Math.max(rss, Number(r.json.peakRssBytes));
     return r;
   };
@@ -161,11 +190,13 @@ async function scenarioHash(b: Bench, name: string, tree: WrittenTree): Promise<
       tool: 'git hash-object',
       cmd: `find . -type f | git hash-object --stdin-paths > /dev/null`,
     });
-  // The warm-up round reads the tree into the page cache for all of them.
+  // Warm: the warm-up round reads the tree into the page cache for all of them.
   const [snap = [], ...baseTimes] = await interleave<{ ms: number }>(
     runs,
-    [snapup, ...baselines.map((base) => () => run(base.cmd, {}, tree.root))],
-    true,
+    [snapup, ...baselines.map((base) => () => run(base.cmd, {}, tree.root))].map(
+      (task: () => Promise<{ ms: number }>) => from(cache, task),
+    ),
+    cache === 'warm',
   );
   const measured = baselines.map((base, k) => ({
     tool: base.tool,
@@ -175,7 +206,7 @@ async function scenarioHash(b: Bench, name: string, tree: WrittenTree): Promise<
   const time = stats(snap.map((r) => r.ms));
   for (const m of measured)
     b.add({
-      scenario: 'hash',
+      scenario,
       tree: name,
       tool: m.tool,
       time: m.time,
@@ -183,7 +214,7 @@ async function scenarioHash(b: Bench, name: string, tree: WrittenTree): Promise<
       files: tree.files.length,
     });
   b.add({
-    scenario: 'hash',
+    scenario,
     tree: name,
     tool: 'snapup manifest',
     time,
@@ -241,8 +272,16 @@ function pushRow(
 }
 
 /** First push into a fresh local store vs git add -A and restic backup into fresh repositories. */
-async function scenarioFirstPush(b: Bench, name: string, tree: WrittenTree): Promise<void> {
+async function scenarioFirstPush(
+  b: Bench,
+  name: string,
+  tree: WrittenTree,
+  cache: PageCache,
+): Promise<void> {
   const runs = b.options.runs;
+  const scenario = cache === 'cold' ? 'first push (cold)' : 'first push';
+  // Between preparing a fresh repository or store and the timed command.
+  const settle = from(cache, async () => {});
   const tools: { tool: string; once: () => Promise<{ ms: number }> }[] = [];
   if (has('git')) {
     tools.push({
@@ -250,6 +289,7 @@ async function scenarioFirstPush(b: Bench, name: string, tree: WrittenTree): Pro
       once: async () => {
         const repo = b.fresh('git');
         await run(`git init -q "${repo}"`);
+        await settle();
         return run(`git --git-dir="${repo}/.git" --work-tree=. add -A`, {}, tree.root);
       },
     });
@@ -261,12 +301,16 @@ async function scenarioFirstPush(b: Bench, name: string, tree: WrittenTree): Pro
         const repo = b.fresh('restic');
         const env = { RESTIC_PASSWORD: 'bench', RESTIC_CACHE_DIR: b.fresh('restic-cache') };
         await run(`restic -r "${repo}" init -q`, env);
+        await settle();
         return run(`restic -r "${repo}" backup -q .`, env, tree.root);
       },
     });
   } else b.notes.push('restic missing: run bench/setup.sh (skipped)');
-  const snapupOnce = () =>
-    snapupPush(tree.root, { SNAPUP_STORE: b.fresh('store'), XDG_CACHE_HOME: b.fresh('cache') });
+  const snapupOnce = async () => {
+    const env = { SNAPUP_STORE: b.fresh('store'), XDG_CACHE_HOME: b.fresh('cache') };
+    await settle();
+    return snapupPush(tree.root, env);
+  };
   const timed = await interleave<{ ms: number }>(runs, [...tools.map((t) => t.once), snapupOnce]);
   const baselines = tools.map((t, k) => ({
     tool: t.tool,
@@ -275,7 +319,7 @@ async function scenarioFirstPush(b: Bench, name: string, tree: WrittenTree): Pro
   const out = (timed[tools.length] ?? []) as PushOutcome[];
   for (const base of baselines)
     b.add({
-      scenario: 'first push',
+      scenario,
       tree: name,
       tool: base.tool,
       time: base.time,
@@ -284,7 +328,7 @@ async function scenarioFirstPush(b: Bench, name: string, tree: WrittenTree): Pro
     });
   pushRow(
     b,
-    'first push',
+    scenario,
     name,
     tree,
     'snapup push (local)',
@@ -568,16 +612,30 @@ async function main(): Promise<void> {
   const work = join(tmpdir(), `snapup-bench-${process.pid}`);
   mkdirSync(work, { recursive: true });
   const bench = new Bench(options, work);
+  if (options.caches.includes('cold') && !(await canDropCaches())) {
+    options.caches = options.caches.filter((c) => c !== 'cold');
+    bench.notes.push(
+      'cold page cache: skipped, caches cannot be dropped here (needs root and a writable /proc/sys/vm/drop_caches)',
+    );
+  }
+  const warm = (tree: WrittenTree) =>
+    run(`cat $(find . -type f | head -100000) > /dev/null`, {}, tree.root);
   try {
     for (const name of options.trees) {
       const spec = options.quick ? QUICK[name] : TREES[name];
       process.stderr.write(`tree ${name}: writing ${spec.files} files…\n`);
       const tree = writeTree(bench.fresh(`tree-${name}`), spec);
-      await run(`cat $(find . -type f | head -100000) > /dev/null`, {}, tree.root); // warm the page cache
+      await warm(tree);
       const want = (s: Scenario) => options.scenarios.includes(s);
+      const warmRuns = options.caches.includes('warm');
+      const coldRuns = options.caches.includes('cold');
       const steps: [boolean, () => Promise<void>][] = [
-        [want('hash'), () => scenarioHash(bench, name, tree)],
-        [want('push'), () => scenarioFirstPush(bench, name, tree)],
+        [want('hash') && warmRuns, () => scenarioHash(bench, name, tree, 'warm')],
+        [want('push') && warmRuns, () => scenarioFirstPush(bench, name, tree, 'warm')],
+        // Cold after warm, then the cache is warmed again for the scenarios after them.
+        [want('hash') && coldRuns, () => scenarioHash(bench, name, tree, 'cold')],
+        [want('push') && coldRuns, () => scenarioFirstPush(bench, name, tree, 'cold')],
+        [coldRuns && (want('hash') || want('push')), () => warm(tree).then(() => {})],
         [want('noop'), () => scenarioIncremental(bench, name, tree, 'noop')],
         [want('edit'), () => scenarioIncremental(bench, name, tree, 'edit')],
         [want('http') && name !== 'large', () => scenarioHttp(bench, name, tree)],
@@ -612,7 +670,7 @@ function save(options: Options, bench: Bench): string {
       memoryGiB: Math.round(totalmem() / 2 ** 30),
       node: process.version,
     },
-    pageCache: 'warm',
+    pageCaches: options.caches,
     quick: options.quick,
     runs: options.runs,
     notes: bench.notes,
