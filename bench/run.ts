@@ -155,7 +155,7 @@ async function snapupJson(
 const mib = (bytes: number) => bytes / 2 ** 20;
 
 /** `task`, timed from a cold page cache when `cache` says so (the drop itself untimed). */
-function from<T>(cache: PageCache, task: () => Promise<T>): () => Promise<T> {
+function withPageCache<T>(cache: PageCache, task: () => Promise<T>): () => Promise<T> {
   return cache === 'cold' ? () => dropCaches().then(task) : task;
 }
 
@@ -194,7 +194,7 @@ async function scenarioHash(
   const [snap = [], ...baseTimes] = await interleave<{ ms: number }>(
     runs,
     [snapup, ...baselines.map((base) => () => run(base.cmd, {}, tree.root))].map(
-      (task: () => Promise<{ ms: number }>) => from(cache, task),
+      (task: () => Promise<{ ms: number }>) => withPageCache(cache, task),
     ),
     cache === 'warm',
   );
@@ -281,7 +281,7 @@ async function scenarioFirstPush(
   const runs = b.options.runs;
   const scenario = cache === 'cold' ? 'first push (cold)' : 'first push';
   // Between preparing a fresh repository or store and the timed command.
-  const settle = from(cache, async () => {});
+  const settle = withPageCache(cache, async () => {});
   const tools: { tool: string; once: () => Promise<{ ms: number }> }[] = [];
   if (has('git')) {
     tools.push({
