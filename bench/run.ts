@@ -470,7 +470,12 @@ async function scenarioHttp(b: Bench, name: string, tree: WrittenTree): Promise<
     const s = await startServe(b);
     servers.push(s);
     const env = { ...SERVER_ENV, XDG_CACHE_HOME: b.fresh('cache') };
-    await snapupPush(tree.root, env, `--server ${s.url}`);
+    // bench/default: the tree as it is now. The edit pushes below get generated tags (a
+    // frozen snapshot is never changed), so this is the snapshot the pulls write back.
+    const pulled = String(
+      (await snapupJson(`push "${tree.root}" --name bench --server ${s.url}`, env)).json
+        .manifestDigest,
+    );
     const noop = await repeat(runs, () => snapupPush(tree.root, env, `--server ${s.url}`));
     pushRow(b, 'http noop', name, tree, 'snapup push (HTTP)', noop, 0);
     let seed = 5000;
@@ -480,11 +485,16 @@ async function scenarioHttp(b: Bench, name: string, tree: WrittenTree): Promise<
       return snapupPush(tree.root, env, `--server ${s.url}`);
     });
     pushRow(b, 'http edit', name, tree, 'snapup push (HTTP)', edit, newBytes);
+    // Each pull is checked to have written that snapshot's paths, bytes and permissions:
+    // a pull that wrote something else would time something else.
     const pulls = await repeat(runs, async () => {
-      const r = await snapupJson(
-        `pull bench "${join(b.fresh('pull'), 'out')}" --server ${s.url}`,
-        env,
-      );
+      const out = join(b.fresh('pull'), 'out');
+      const r = await snapupJson(`pull bench "${out}" --server ${s.url}`, env);
+      const manifest = await snapupJson(`manifest "${out}"`, { XDG_CACHE_HOME: b.fresh('cache') });
+      if (manifest.json.digest !== pulled)
+        throw new Error(
+          `pull into ${out} differs from the snapshot (manifest ${String(manifest.json.digest)}, not ${pulled})`,
+        );
       return { ms: r.ms, rss: Number(r.json.peakRssBytes) };
     });
     b.add({
