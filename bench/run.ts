@@ -530,6 +530,25 @@ async function scenarioHttp(b: Bench, name: string, tree: WrittenTree): Promise<
           bytes: tree.bytes,
           files: tree.files.length,
         });
+        // The same copy again, unchanged and after each 1% edit, like snapup's runs above.
+        const again = `rsync -a ./ "rsync://127.0.0.1:${port}/bench/run0/"`;
+        for (const [scenario, tool, step] of [
+          ['http noop', 'rsync to rsyncd (again)', () => {}],
+          ['http edit', 'rsync to rsyncd (after edit)', () => editTree(tree, 0.01, seed++)],
+        ] as const) {
+          const runsOf = await repeat(runs, async () => {
+            step();
+            return run(again, {}, tree.root);
+          });
+          b.add({
+            scenario,
+            tree: name,
+            tool,
+            time: stats(runsOf.map((t) => t.ms)),
+            bytes: tree.bytes,
+            files: tree.files.length,
+          });
+        }
       } catch (err) {
         // A baseline that fails is reported, not fatal: snapup's own rows still count.
         b.notes.push(`rsync daemon run failed: ${(err as Error).message.split('\n')[0]}`);
