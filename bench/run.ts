@@ -159,6 +159,10 @@ function withPageCache<T>(cache: PageCache, task: () => Promise<T>): () => Promi
   return cache === 'cold' ? () => dropCaches().then(task) : task;
 }
 
+/** A scenario's label in the table: cold runs are told apart from warm ones. */
+const labelled = (scenario: string, cache: PageCache) =>
+  cache === 'cold' ? `${scenario} (cold)` : scenario;
+
 async function scenarioHash(
   b: Bench,
   name: string,
@@ -166,7 +170,7 @@ async function scenarioHash(
   cache: PageCache,
 ): Promise<void> {
   const runs = b.options.runs;
-  const scenario = cache === 'cold' ? 'hash (cold)' : 'hash';
+  const scenario = labelled('hash', cache);
   const hashCache = b.fresh('cache');
   let rss = 0;
   const snapup = async () => {
@@ -279,7 +283,7 @@ async function scenarioFirstPush(
   cache: PageCache,
 ): Promise<void> {
   const runs = b.options.runs;
-  const scenario = cache === 'cold' ? 'first push (cold)' : 'first push';
+  const scenario = labelled('first push', cache);
   // Between preparing a fresh repository or store and the timed command.
   const settle = withPageCache(cache, async () => {});
   const tools: { tool: string; once: () => Promise<{ ms: number }> }[] = [];
