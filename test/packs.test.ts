@@ -296,4 +296,31 @@ describe('the pack index', () => {
     expect(seenByFirst).toBe(false);
     expect(index.get(sha)).toMatchObject({ offset: 0, size: 4 });
   });
+
+  it('reads many indexes at once and locates an object held by several packs in the oldest, whatever order the folder lists them in', async () => {
+    const dir = tempDir();
+    const shared = sha1('in every pack');
+    // Written newest first, so that the folder's order is not the packs' order.
+    const ids = Array.from({ length: 40 }, (_, i) => `p${String(i).padStart(3, '0')}`);
+    for (const id of [...ids].reverse()) {
+      const own = sha1(`only in ${id}`);
+      writeFileSync(join(dir, `${id}.pack`), 'xy');
+      writeFileSync(
+        join(dir, `${id}.idx`),
+        packIndexText([
+          { sha1: own, offset: 1, size: 1 },
+          { sha1: shared, offset: 0, size: 1 },
+        ]),
+      );
+    }
+    const index = new PackIndex(dir);
+    await index.load();
+    expect(index.get(shared)?.file).toBe(join(dir, 'p000.pack'));
+    for (const id of ids)
+      expect(index.get(sha1(`only in ${id}`))).toEqual({
+        file: join(dir, `${id}.pack`),
+        offset: 1,
+        size: 1,
+      });
+  });
 });
