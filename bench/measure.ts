@@ -1,5 +1,37 @@
 /** Runs commands and measures them: wall time in ms, repeated, with median/min/max. */
-import { spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+
+/** What a stopped bench must end before it removes its folder (see stopEverything). */
+const running = new Set<ChildProcess>();
+const stoppers = new Set<() => void>();
+
+/**
+ * Keeps `child`, started in a process group of its own (`detached`), to be killed with
+ * its whole group if the bench is stopped: a `bash -c` would otherwise leave the tool it
+ * started writing into the removed folder.
+ */
+export function track(child: ChildProcess): void {
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+}
+
+/** Registers a way to stop something not started as a child (a daemon); returns its removal. */
+export function atStop(stop: () => void): () => void {
+  stoppers.add(stop);
+  return () => stoppers.delete(stop);
+}
+
+/** Kills every tracked child's process group and runs the registered stoppers. */
+export function stopEverything(): void {
+  for (const child of running) {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+  for (const stop of stoppers) stop();
+}
 
 export interface RunResult {
   ms: number;
@@ -18,7 +50,9 @@ export function run(
       env: { ...process.env, ...env },
       cwd,
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
     });
+    track(child);
     const out: Buffer[] = [];
     let err = '';
     child.stdout.on('data', (d: Buffer) => out.push(d));

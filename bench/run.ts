@@ -10,12 +10,13 @@
  * scenarios also cold (the cache emptied before each timed run) where the machine lets the
  * bench drop caches (root, writable /proc/sys); the JSON says which were run.
  */
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startDelayProxy } from './delay-proxy.js';
 import {
+  atStop,
   canDropCaches,
   dropCaches,
   has,
@@ -24,6 +25,8 @@ import {
   run,
   type Stats,
   stats,
+  stopEverything,
+  track,
 } from './measure.js';
 import {
   editTree,
@@ -426,8 +429,10 @@ async function startServe(b: Bench): Promise<{ url: string; port: number; stop: 
     [join(ROOT, 'bin', 'snapup.js'), 'serve', '--data', data, '--port', '0', '--json'],
     {
       stdio: ['ignore', 'pipe', 'ignore'],
+      detached: true,
     },
   );
+  track(child);
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (d) => {
@@ -521,6 +526,14 @@ async function scenarioHttp(b: Bench, name: string, tree: WrittenTree): Promise<
         `pid file = ${conf}.pid\nuse chroot = false\n${ids}[bench]\n  path = ${module}\n  read only = false\n`,
       );
       await run(`rsync --daemon --config="${conf}" --port=${port} --address=127.0.0.1`);
+      // It detaches itself: a stopped bench ends it through its pid file.
+      const forget = atStop(() => {
+        try {
+          process.kill(Number(readFileSync(`${conf}.pid`, 'utf8')));
+        } catch {
+          // Not started, or gone.
+        }
+      });
       try {
         const times = await repeat(runs, async (i) => {
           const dest = `rsync://127.0.0.1:${port}/bench/run${i}/`;
@@ -557,6 +570,7 @@ async function scenarioHttp(b: Bench, name: string, tree: WrittenTree): Promise<
         // A baseline that fails is reported, not fatal: snapup's own rows still count.
         b.notes.push(`rsync daemon run failed: ${(err as Error).message.split('\n')[0]}`);
       } finally {
+        forget();
         await run(`kill $(cat "${conf}.pid") 2>/dev/null || true`);
       }
     }
@@ -644,6 +658,19 @@ async function main(): Promise<void> {
   const options = parseArgs(process.argv.slice(2));
   const work = join(tmpdir(), `snapup-bench-${process.pid}`);
   mkdirSync(work, { recursive: true });
+  // A stopped run removes its trees, stores and repositories too (gigabytes in the temp
+  // dir); what it measured so far is already saved.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      process.stderr.write(`bench stopped (${signal}): removing ${work}\n`);
+      stopEverything();
+      // The killed tools are gone a moment later; only then is the folder theirs no more.
+      setTimeout(() => {
+        rmSync(work, { recursive: true, force: true });
+        process.exit(130);
+      }, 200);
+    });
+  }
   const bench = new Bench(options, work);
   if (options.caches.includes('cold') && !(await canDropCaches())) {
     options.caches = options.caches.filter((c) => c !== 'cold');
