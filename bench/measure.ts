@@ -1,5 +1,6 @@
 /** Runs commands and measures them: wall time in ms, repeated, with median/min/max. */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 
 /** What a stopped bench must end before it removes its folder (see stopEverything). */
 const running = new Set<ChildProcess>();
@@ -83,6 +84,25 @@ export async function canDropCaches(): Promise<boolean> {
     () => true,
     () => false,
   );
+}
+
+/** A running process's peak RSS in bytes (VmHWM, Linux); undefined where /proc has none. */
+export function peakRssOf(pid: number): number | undefined {
+  try {
+    const kb = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kb === undefined ? undefined : Number(kb) * 1024;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Starts a process's peak RSS again from its current RSS (Linux; a no-op elsewhere). */
+export function resetPeakRss(pid: number): void {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+  } catch {
+    // Not Linux, or not allowed: the peak then spans the process's whole life.
+  }
 }
 
 export function has(tool: string): boolean {

@@ -21,7 +21,9 @@ import {
   dropCaches,
   has,
   interleave,
+  peakRssOf,
   repeat,
+  resetPeakRss,
   run,
   type Stats,
   stats,
@@ -66,6 +68,8 @@ interface Row {
   ratio?: number;
   baseline?: string;
   peakRssMiB?: number;
+  /** snapup serve's own peak over the scenario's runs (HTTP scenarios, where /proc tells). */
+  serverRssMiB?: number;
   /** Bytes snapup sent divided by bytes of genuinely new content (1.00 is perfect). */
   dedupEfficiency?: number;
   note?: string;
@@ -237,6 +241,14 @@ interface PushOutcome {
   ms: number;
   sent: number;
   rss: number;
+  /** The server's peak RSS during the push, for a push over HTTP. */
+  serverRss?: number;
+}
+
+/** The largest of the defined values, in MiB. */
+function maxMiB(values: readonly (number | undefined)[]): number | undefined {
+  const known = values.filter((v): v is number => v !== undefined);
+  return known.length > 0 ? mib(Math.max(...known)) : undefined;
 }
 
 async function snapupPush(
@@ -268,6 +280,7 @@ function pushRow(
     bytes: tree.bytes,
     files: tree.files.length,
     peakRssMiB: mib(Math.max(...out.map((o) => o.rss))),
+    serverRssMiB: maxMiB(out.map((o) => o.serverRss)),
     dedupEfficiency: newBytes === 0 ? (sent === 0 ? 1 : Number.POSITIVE_INFINITY) : sent / newBytes,
   };
   if (baseline) {
@@ -420,7 +433,16 @@ async function scenarioIncremental(
   );
 }
 
-async function startServe(b: Bench): Promise<{ url: string; port: number; stop: () => void }> {
+interface Server {
+  url: string;
+  port: number;
+  stop: () => void;
+  /** Its peak RSS since it started or since the last reset. */
+  peakRss: () => number | undefined;
+  resetPeakRss: () => void;
+}
+
+async function startServe(b: Bench): Promise<Server> {
   const data = b.fresh('serve');
   await run(`SNAPUP_PASSWORD=bench-password ${CLI} user add bench --data "${data}"`);
   const { spawn } = await import('node:child_process');
@@ -442,7 +464,14 @@ async function startServe(b: Bench): Promise<{ url: string; port: number; stop: 
     });
     child.on('exit', () => reject(new Error('snapup serve exited')));
   });
-  return { url, port: Number(new URL(url).port), stop: () => child.kill('SIGTERM') };
+  const pid = child.pid as number;
+  return {
+    url,
+    port: Number(new URL(url).port),
+    stop: () => child.kill('SIGTERM'),
+    peakRss: () => peakRssOf(pid),
+    resetPeakRss: () => resetPeakRss(pid),
+  };
 }
 
 const SERVER_ENV = { SNAPUP_USER: 'bench', SNAPUP_PASSWORD: 'bench-password' };
@@ -455,11 +484,20 @@ async function firstPushOverHttp(
 ): Promise<PushOutcome> {
   const s = await startServe(b);
   servers.push(s);
-  return snapupPush(
-    tree.root,
-    { ...SERVER_ENV, XDG_CACHE_HOME: b.fresh('cache') },
-    `--server ${s.url}`,
+  return overHttp(s, () =>
+    snapupPush(tree.root, { ...SERVER_ENV, XDG_CACHE_HOME: b.fresh('cache') }, `--server ${s.url}`),
   );
+}
+
+/** `task` against server `s`, with the server's own peak RSS during it. */
+async function overHttp<T extends { ms: number }>(
+  s: Server,
+  task: () => Promise<T>,
+): Promise<T & { serverRss?: number }> {
+  s.resetPeakRss();
+  const out = await task();
+  const serverRss = s.peakRss();
+  return serverRss === undefined ? out : { ...out, serverRss };
 }
 
 /** Push (first, 1% edit, no-op) and pull over HTTP to snapup serve on 127.0.0.1. */
@@ -485,26 +523,28 @@ async function scenarioHttp(b: Bench, name: string, tree: WrittenTree): Promise<
       (await snapupJson(`push "${tree.root}" --name bench --server ${s.url}`, env)).json
         .manifestDigest,
     );
-    const noop = await repeat(runs, () => snapupPush(tree.root, env, `--server ${s.url}`));
+    const noop = await repeat(runs, () =>
+      overHttp(s, () => snapupPush(tree.root, env, `--server ${s.url}`)),
+    );
     pushRow(b, 'http noop', name, tree, 'snapup push (HTTP)', noop, 0);
     let seed = 5000;
     let newBytes = 0;
     const edit = await repeat(runs, async () => {
       newBytes = editTree(tree, 0.01, seed++).bytes;
-      return snapupPush(tree.root, env, `--server ${s.url}`);
+      return overHttp(s, () => snapupPush(tree.root, env, `--server ${s.url}`));
     });
     pushRow(b, 'http edit', name, tree, 'snapup push (HTTP)', edit, newBytes);
     // Each pull is checked to have written that snapshot's paths, bytes and permissions:
     // a pull that wrote something else would time something else.
     const pulls = await repeat(runs, async () => {
       const out = join(b.fresh('pull'), 'out');
-      const r = await snapupJson(`pull bench "${out}" --server ${s.url}`, env);
+      const r = await overHttp(s, () => snapupJson(`pull bench "${out}" --server ${s.url}`, env));
       const manifest = await snapupJson(`manifest "${out}"`, { XDG_CACHE_HOME: b.fresh('cache') });
       if (manifest.json.digest !== pulled)
         throw new Error(
           `pull into ${out} differs from the snapshot (manifest ${String(manifest.json.digest)}, not ${pulled})`,
         );
-      return { ms: r.ms, rss: Number(r.json.peakRssBytes) };
+      return { ms: r.ms, rss: Number(r.json.peakRssBytes), serverRss: r.serverRss };
     });
     b.add({
       scenario: 'http pull',
@@ -514,6 +554,7 @@ async function scenarioHttp(b: Bench, name: string, tree: WrittenTree): Promise<
       bytes: tree.bytes,
       files: tree.files.length,
       peakRssMiB: mib(Math.max(...pulls.map((p) => p.rss))),
+      serverRssMiB: maxMiB(pulls.map((p) => p.serverRss)),
     });
     if (has('rsync')) {
       const module = b.fresh('rsyncd');
@@ -599,10 +640,12 @@ async function scenarioRtt(b: Bench, name: string, tree: WrittenTree): Promise<v
       servers.push(s);
       const proxy = await startDelayProxy(s.port, 20);
       try {
-        return await snapupPush(
-          tree.root,
-          { ...SERVER_ENV, XDG_CACHE_HOME: b.fresh('cache') },
-          `--server http://127.0.0.1:${proxy.port}`,
+        return await overHttp(s, () =>
+          snapupPush(
+            tree.root,
+            { ...SERVER_ENV, XDG_CACHE_HOME: b.fresh('cache') },
+            `--server http://127.0.0.1:${proxy.port}`,
+          ),
         );
       } finally {
         await proxy.close();
@@ -630,6 +673,7 @@ function table(rows: readonly Row[]): string {
     'ratio',
     'vs',
     'RSS MiB',
+    'server MiB',
     'sent/new',
   ];
   const body = rows.map((r) => [
@@ -644,6 +688,7 @@ function table(rows: readonly Row[]): string {
     r.ratio === undefined ? '' : r.ratio.toFixed(2),
     r.baseline ?? '',
     r.peakRssMiB === undefined ? '' : r.peakRssMiB.toFixed(0),
+    r.serverRssMiB === undefined ? '' : r.serverRssMiB.toFixed(0),
     r.dedupEfficiency === undefined ? '' : r.dedupEfficiency.toFixed(2),
   ]);
   const widths = head.map((h, i) =>
