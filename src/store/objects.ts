@@ -520,12 +520,18 @@ export class ObjectStore {
   async flush(sha1s: Iterable<string>): Promise<boolean> {
     const dirs = new Set<string>();
     const files = new Set<string>();
+    const packFiles = new Set<string>();
     for (const sha1 of sha1s) {
       const packed = this.packs.get(sha1);
-      files.add(packed ? packed.file : this.pathOf(sha1));
-      if (packed) files.add(packed.file.replace(/\.pack$/, '.idx'));
-      dirs.add(packed ? this.packs.dir : join(this.dir, sha1.slice(0, 2)));
+      if (packed) packFiles.add(packed.file);
+      else {
+        files.add(this.pathOf(sha1));
+        dirs.add(join(this.dir, sha1.slice(0, 2)));
+      }
     }
+    // A pack's index path and folder once per pack, not once per object in it.
+    for (const pack of packFiles) files.add(pack).add(pack.replace(/\.pack$/, '.idx'));
+    if (packFiles.size > 0) dirs.add(this.packs.dir);
     if (files.size > SYNC_EACH_MAX && process.platform === 'linux') {
       try {
         await execFileAsync('sync', ['-f', this.dir]);
