@@ -10,6 +10,7 @@
  * scenarios also cold (the cache emptied before each timed run) where the machine lets the
  * bench drop caches (root, writable /proc/sys); the JSON says which were run.
  */
+import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -445,7 +446,6 @@ interface Server {
 async function startServe(b: Bench): Promise<Server> {
   const data = b.fresh('serve');
   await run(`SNAPUP_PASSWORD=bench-password ${CLI} user add bench --data "${data}"`);
-  const { spawn } = await import('node:child_process');
   const child = spawn(
     process.execPath,
     [join(ROOT, 'bin', 'snapup.js'), 'serve', '--data', data, '--port', '0', '--json'],
