@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll } from 'vitest';
-import { parsePackIndex } from '../src/store/pack-file.js';
+import { decodePackIndex, type PackEntry, packEntriesOf } from '../src/store/pack-index-file.js';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const CLI = join(ROOT, 'bin', 'snapup.js');
@@ -129,6 +129,11 @@ export function runCli(args: string[], options: CliOptions = {}): Promise<CliRes
   });
 }
 
+/** The entries of a pack index file. */
+export function readPackIndex(path: string): PackEntry[] {
+  return packEntriesOf(decodePackIndex(readFileSync(path)));
+}
+
 /** The objects a store holds, loose and packed (each once), to count what was stored. */
 export function storedObjects(store: string): string[] {
   const dir = join(store, 'objects');
@@ -137,7 +142,7 @@ export function storedObjects(store: string): string[] {
   const packed = existsSync(packs)
     ? readdirSync(packs)
         .filter((n) => n.endsWith('.idx'))
-        .flatMap((n) => parsePackIndex(readFileSync(join(packs, n), 'utf8')).map((e) => e.sha1))
+        .flatMap((n) => readPackIndex(join(packs, n)).map((e) => e.sha1))
     : [];
   return [...new Set([...loose, ...packed])];
 }

@@ -20,10 +20,10 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LocalBackend } from '../src/backends/local.js';
 import { pull } from '../src/engine/pull.js';
-import { packIndexText, parsePackIndex } from '../src/store/pack-file.js';
+import { encodePackIndex } from '../src/store/pack-index-file.js';
 import { PackIndex } from '../src/store/packs.js';
 import { type BatchFile, Store } from '../src/store/store.js';
-import { readTree, sha1, storedObjects, tempDir } from './helpers.js';
+import { readPackIndex, readTree, sha1, storedObjects, tempDir } from './helpers.js';
 
 const perms = { ro: false, exe: false };
 const HOUR = 3_600_000;
@@ -82,9 +82,7 @@ describe('pack files', () => {
     expect(looseObjects(root)).toEqual([]);
     // 30 contents plus the empty one; the duplicate is stored once.
     expect(storedObjects(root)).toHaveLength(31);
-    const entries = parsePackIndex(
-      readFileSync(join(root, 'packs', `${packIds(root)[0]}.idx`), 'utf8'),
-    );
+    const entries = readPackIndex(join(root, 'packs', `${packIds(root)[0]}.idx`));
     expect(entries.map((e) => e.sha1).sort()).toEqual(
       [...new Set([...Object.values(FILES), ''].map((c) => sha1(c)))].sort(),
     );
@@ -114,9 +112,7 @@ describe('pack files', () => {
     await packedSnapshot(store, 'app', FILES);
     const target = sha1(FILES['f9.txt'] as string);
     const id = packIds(root)[0] as string;
-    const entry = parsePackIndex(readFileSync(join(root, 'packs', `${id}.idx`), 'utf8')).find(
-      (e) => e.sha1 === target,
-    );
+    const entry = readPackIndex(join(root, 'packs', `${id}.idx`)).find((e) => e.sha1 === target);
     const pack = join(root, 'packs', `${id}.pack`);
     chmodSync(pack, 0o644);
     const fd = openSync(pack, 'r+');
@@ -252,6 +248,42 @@ describe('pack files', () => {
     ]);
   });
 
+  it('a damaged binary pack index is reported by name', async () => {
+    const root = join(tempDir(), 'store');
+    await packedSnapshot(await Store.open(root), 'app', FILES);
+    const idx = join(root, 'packs', `${packIds(root)[0]}.idx`);
+    const bytes = readFileSync(idx);
+    bytes[40] = (bytes[40] as number) ^ 1;
+    chmodSync(idx, 0o644);
+    writeFileSync(idx, bytes);
+    const store = await Store.open(root);
+    await expect(store.objects.has(sha1('anything'))).rejects.toMatchObject({
+      code: 'CORRUPT_STORE',
+      message: expect.stringMatching(/pack index is corrupt \(checksum/),
+    });
+  });
+
+  it('a store whose packs have version 1 (JSON) indexes is read and gc rewrites them', async () => {
+    const root = join(tempDir(), 'store');
+    await packedSnapshot(await Store.open(root), 'app', FILES);
+    await packedSnapshot(await Store.open(root), 'tmp', { 'only.txt': 'only in tmp' });
+    for (const id of packIds(root)) {
+      const idx = join(root, 'packs', `${id}.idx`);
+      const json = JSON.stringify({
+        version: 1,
+        objects: readPackIndex(idx).map((e) => [e.sha1, e.offset, e.size]),
+      });
+      chmodSync(idx, 0o644);
+      writeFileSync(idx, json);
+    }
+    const store = await Store.open(root);
+    expect(await readAll(store, sha1(FILES['f3.txt'] as string))).toBe(FILES['f3.txt']);
+    await store.remove('ann', { name: 'tmp', tag: 'v1' });
+    await store.gc();
+    expect(await readAll(store, sha1(FILES['f5.txt'] as string))).toBe(FILES['f5.txt']);
+    expect(storedObjects(root)).not.toContain(sha1('only in tmp'));
+  });
+
   it('a corrupt pack index is reported by name, not silently skipped', async () => {
     const root = join(tempDir(), 'store');
     await packedSnapshot(await Store.open(root), 'app', FILES);
@@ -286,7 +318,7 @@ describe('the pack index', () => {
     const written = first.then(() => {
       seenByFirst = index.get(sha) !== undefined;
       writeFileSync(join(dir, 'late.pack'), 'late');
-      writeFileSync(join(dir, 'late.idx'), packIndexText([{ sha1: sha, offset: 0, size: 4 }]));
+      writeFileSync(join(dir, 'late.idx'), encodePackIndex([{ sha1: sha, offset: 0, size: 4 }]));
     });
     const second = index.refresh();
     const third = index.refresh();
@@ -307,7 +339,7 @@ describe('the pack index', () => {
       writeFileSync(join(dir, `${id}.pack`), 'xy');
       writeFileSync(
         join(dir, `${id}.idx`),
-        packIndexText([
+        encodePackIndex([
           { sha1: own, offset: 1, size: 1 },
           { sha1: shared, offset: 0, size: 1 },
         ]),

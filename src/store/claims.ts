@@ -35,9 +35,28 @@ export class ClaimTable {
    * claimed before (or collides with a claimed hash, or the table is too full).
    */
   claim(sha1: string): boolean {
+    return this.claimKey(
+      Number.parseInt(sha1.slice(0, 8), 16),
+      Number.parseInt(sha1.slice(8, 16), 16),
+    );
+  }
+
+  /** `claim` for the hash whose 20 bytes start at `bytes[at]` (the same hash, the same claim). */
+  claimBytes(bytes: Uint8Array, at: number): boolean {
+    const word = (k: number) =>
+      (((bytes[k] as number) << 24) |
+        ((bytes[k + 1] as number) << 16) |
+        ((bytes[k + 2] as number) << 8) |
+        (bytes[k + 3] as number)) >>>
+      0;
+    return this.claimKey(word(at), word(at + 4));
+  }
+
+  /** Claims by the hash's first two 32-bit words (big-endian, as its hex reads). */
+  private claimKey(first: number, second: number): boolean {
     // Never 0, the empty slot.
-    const key = Number.parseInt(sha1.slice(0, 8), 16) | 1 | 0;
-    let slot = Number.parseInt(sha1.slice(8, 16), 16) & this.mask;
+    const key = first | 1 | 0;
+    let slot = second & this.mask;
     for (let probe = 0; probe < MAX_PROBES; probe++) {
       const old = Atomics.compareExchange(this.slots, slot, 0, key);
       if (old === 0) return true;

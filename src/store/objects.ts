@@ -118,7 +118,7 @@ export class ObjectStore {
     await this.packs.refresh();
     const wanted: string[] = [];
     for (const sha1 of sha1s instanceof Set ? sha1s : new Set(sha1s)) {
-      if (!this.packs.get(sha1) && !this.staged.has(sha1)) wanted.push(sha1);
+      if (!this.packs.has(sha1) && !this.staged.has(sha1)) wanted.push(sha1);
     }
     const loose = new Set<string>();
     if (wanted.length < 512) {

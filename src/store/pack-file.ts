@@ -5,7 +5,7 @@
  * one pack instead of hundreds of object files.
  *
  *   packs/<id>.pack   the objects' bytes end to end, read-only
- *   packs/<id>.idx    JSON: {"version":1,"objects":[[sha1, offset, size], ...]}
+ *   packs/<id>.idx    where each object is in the pack (format in pack-index-file.ts)
  *
  * Both are written to tmp/ and renamed into place, the index last: the index is what
  * makes a pack's objects exist, so a crash between the two leaves a pack nobody reads,
@@ -17,13 +17,10 @@
 import { randomBytes } from 'node:crypto';
 import { renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { encodePackIndex, type PackEntry } from './pack-index-file.js';
 import { tempPathIn, writeNewFileSync } from './sync-write.js';
 
-export interface PackEntry {
-  sha1: string;
-  offset: number;
-  size: number;
-}
+export type { PackEntry };
 
 /** Where a packed object's bytes are. */
 export interface PackedLocation {
@@ -33,37 +30,9 @@ export interface PackedLocation {
   size: number;
 }
 
-const SHA1 = /^[0-9a-f]{40}$/;
-
 /** A fresh pack id: sortable by creation time, unique without coordination. */
 export function newPackId(): string {
   return `${Date.now().toString(36).padStart(9, '0')}-${randomBytes(8).toString('hex')}`;
-}
-
-export function packIndexText(entries: readonly PackEntry[]): string {
-  return JSON.stringify({ version: 1, objects: entries.map((e) => [e.sha1, e.offset, e.size]) });
-}
-
-/** The entries of an index file's text; throws a message naming what is wrong. */
-export function parsePackIndex(text: string): PackEntry[] {
-  const parsed = JSON.parse(text) as { version?: unknown; objects?: unknown };
-  if (parsed.version !== 1 || !Array.isArray(parsed.objects)) {
-    throw new Error('not a version 1 pack index');
-  }
-  return parsed.objects.map((o: unknown, i) => {
-    const [sha1, offset, size] = Array.isArray(o) ? o : [];
-    if (
-      typeof sha1 !== 'string' ||
-      !SHA1.test(sha1) ||
-      !Number.isSafeInteger(offset) ||
-      !Number.isSafeInteger(size) ||
-      (offset as number) < 0 ||
-      (size as number) < 0
-    ) {
-      throw new Error(`objects[${i}]: not [sha1, offset, size]`);
-    }
-    return { sha1, offset: offset as number, size: size as number };
-  });
 }
 
 /** A pack and its index written to a temp folder, not yet part of the store. */
@@ -86,7 +55,7 @@ export function writePackTempsSync(
   const indexTemp = tempPathIn(tempDir, 'idx');
   try {
     writeNewFileSync(packTemp, data, 0o444);
-    writeNewFileSync(indexTemp, Buffer.from(packIndexText(entries)), 0o444);
+    writeNewFileSync(indexTemp, encodePackIndex(entries), 0o444);
   } catch (err) {
     removePackTempsSync({ packTemp, indexTemp });
     throw err;

@@ -8,16 +8,34 @@ import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
 import { fsError, SnapupError } from '../errors.js';
-import { type PackEntry, type PackedLocation, parsePackIndex } from './pack-file.js';
+import { ObjectTable, wordsOf } from './object-table.js';
+import type { PackedLocation } from './pack-file.js';
+import {
+  decodePackIndex,
+  type PackEntry,
+  type PackTable,
+  packEntriesOf,
+  packTableOf,
+} from './pack-index-file.js';
 
 /** Index files read at once (libuv runs four file operations at a time by default). */
 const INDEX_READS = 16;
 
+interface KnownPack {
+  id: string;
+  file: string;
+  table: PackTable;
+}
+
 export class PackIndex {
-  /** Entries per pack id, for every pack whose index was read. */
-  private readonly packs = new Map<string, PackEntry[]>();
-  /** Where each packed object is (its first pack, by id, when it is in several). */
-  private objects = new Map<string, PackedLocation>();
+  /** Every pack whose index was read, by id. */
+  private readonly packs = new Map<string, KnownPack>();
+  /**
+   * Where each packed object is (its first pack, by id, when it is in several): an entry
+   * of `objects` holds a number into `order` and the object's place in that pack's table.
+   */
+  private objects = new ObjectTable();
+  private order: KnownPack[] = [];
   private scanning: Promise<void> | undefined;
   private nextScan: Promise<void> | undefined;
   private loaded: Promise<void> | undefined;
@@ -32,26 +50,46 @@ export class PackIndex {
     return join(this.dir, `${id}.idx`);
   }
 
+  /** Whether a pack holds `sha1`, without building its location. */
+  has(sha1: string): boolean {
+    return this.objects.find(sha1) >= 0;
+  }
+
   get(sha1: string): PackedLocation | undefined {
-    return this.objects.get(sha1);
+    const entry = this.objects.find(sha1);
+    if (entry < 0) return undefined;
+    const pack = this.order[this.objects.first(entry)] as KnownPack;
+    const at = this.objects.second(entry);
+    return {
+      file: pack.file,
+      offset: pack.table.offsets[at] as number,
+      size: pack.table.sizes[at] as number,
+    };
+  }
+
+  /** How many objects the packs hold (each once). */
+  get size(): number {
+    return this.objects.size;
+  }
+
+  /** The packs known, oldest first, with their tables. */
+  tables(): [string, PackTable][] {
+    return [...this.packs.values()]
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+      .map((p) => [p.id, p.table]);
   }
 
   /** The packs known, oldest first, with their entries. */
-  all(): [string, readonly PackEntry[]][] {
-    return [...this.packs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  all(): [string, PackEntry[]][] {
+    return this.tables().map(([id, table]) => [id, packEntriesOf(table)]);
   }
 
   /** Records a pack this process has just written. */
-  add(id: string, entries: PackEntry[]): void {
-    this.packs.set(id, entries);
-    const file = this.packPath(id);
-    for (const e of entries) {
-      if (!this.objects.has(e.sha1))
-        this.objects.set(e.sha1, { file, offset: e.offset, size: e.size });
-    }
+  add(id: string, entries: readonly PackEntry[]): void {
+    this.addTable(id, packTableOf(entries));
   }
 
-  /** Forgets packs removed by gc (one rebuild of the object map for all of them). */
+  /** Forgets packs removed by gc (one rebuild of the object table for all of them). */
   forget(ids: readonly string[]): void {
     let dropped = false;
     for (const id of ids) dropped = this.packs.delete(id) || dropped;
@@ -88,6 +126,14 @@ export class PackIndex {
     return this.nextScan;
   }
 
+  private addTable(id: string, table: PackTable): void {
+    const pack = { id, file: this.packPath(id), table };
+    this.packs.set(id, pack);
+    const number = this.order.push(pack) - 1;
+    const words = wordsOf(table.hashes);
+    for (let i = 0; i < table.count; i++) this.objects.insert(words, 5 * i, number, i);
+  }
+
   private async scan(): Promise<void> {
     let names: string[];
     try {
@@ -110,25 +156,26 @@ export class PackIndex {
     const fresh = [...present].filter((id) => !this.packs.has(id)).sort();
     const limit = pLimit(INDEX_READS);
     const read = await Promise.all(fresh.map((id) => limit(() => this.readIndex(id))));
+    this.objects.reserve(this.objects.size + read.reduce((n, t) => n + (t?.count ?? 0), 0));
     fresh.forEach((id, i) => {
-      const entries = read[i];
-      if (entries) this.add(id, entries);
+      const table = read[i];
+      if (table) this.addTable(id, table);
     });
     if (dropped) this.rebuild();
   }
 
-  /** A pack's entries; undefined when its index vanished meanwhile (gc). */
-  private async readIndex(id: string): Promise<PackEntry[] | undefined> {
+  /** A pack's table; undefined when its index vanished meanwhile (gc). */
+  private async readIndex(id: string): Promise<PackTable | undefined> {
     const path = this.indexPath(id);
-    let text: string;
+    let bytes: Buffer;
     try {
-      text = await fsp.readFile(path, 'utf8');
+      bytes = await fsp.readFile(path);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw fsError(err, path, 'read');
     }
     try {
-      return parsePackIndex(text);
+      return decodePackIndex(bytes);
     } catch (err) {
       throw new SnapupError(
         'CORRUPT_STORE',
@@ -139,7 +186,9 @@ export class PackIndex {
   }
 
   private rebuild(): void {
-    this.objects = new Map();
-    for (const [id, entries] of this.all()) this.add(id, entries as PackEntry[]);
+    const packs = this.tables();
+    this.objects = new ObjectTable();
+    this.order = [];
+    for (const [id, table] of packs) this.addTable(id, table);
   }
 }

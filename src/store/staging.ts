@@ -53,10 +53,10 @@ export class StoreStaging {
    */
   get target(): StageTarget {
     if (!this.claims) {
-      const packs = this.objects.packs.all();
-      const known = packs.reduce((n, [, entries]) => n + entries.length, 0);
-      const claims = ClaimTable.create(known + this.claimedHere.size + NEW_CONTENTS);
-      for (const [, entries] of packs) for (const e of entries) claims.claim(e.sha1);
+      const packs = this.objects.packs;
+      const claims = ClaimTable.create(packs.size + this.claimedHere.size + NEW_CONTENTS);
+      for (const [, table] of packs.tables())
+        for (let i = 0; i < table.count; i++) claims.claimBytes(table.hashes, 20 * i);
       for (const sha1 of this.claimedHere) claims.claim(sha1);
       this.claims = claims;
     }
@@ -67,7 +67,7 @@ export class StoreStaging {
   claim(sha1: string): boolean {
     if (this.claims) return this.claims.claim(sha1);
     const packs = this.objects.packs;
-    if (packs.get(sha1) || this.objects.isStaged(sha1) || this.claimedHere.has(sha1)) return false;
+    if (packs.has(sha1) || this.objects.isStaged(sha1) || this.claimedHere.has(sha1)) return false;
     this.claimedHere.add(sha1);
     return true;
   }
