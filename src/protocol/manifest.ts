@@ -25,11 +25,18 @@ export function digestOfSorted(
   entries: Iterable<{ path: string; sha1: string; permissions: Permissions }>,
 ): string {
   const hash = createHash('sha256');
+  // Lines go to the hash 512 at a time: one native call per line was a third of the cost.
+  let lines = '';
+  let count = 0;
   for (const e of entries) {
-    const perms = `${e.permissions.ro ? 'r' : '-'}${e.permissions.exe ? 'x' : '-'}`;
-    hash.update(`${e.sha1} ${perms} ${e.path}\n`);
+    lines += `${e.sha1} ${e.permissions.ro ? 'r' : '-'}${e.permissions.exe ? 'x' : '-'} ${e.path}\n`;
+    if (++count === 512) {
+      hash.update(lines);
+      lines = '';
+      count = 0;
+    }
   }
-  return hash.digest('hex');
+  return hash.update(lines).digest('hex');
 }
 
 /**

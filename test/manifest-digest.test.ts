@@ -1,0 +1,54 @@
+/**
+ * The manifest digest names a store's manifest files and decides when two pushes are the
+ * same snapshot, so its value must never drift: checked against the definition (SHA-256
+ * of the sorted `sha1 perms path` lines, spec B.1) computed here line by line.
+ */
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { comparePaths, digestOfSorted, manifestDigest } from '../src/protocol/manifest.js';
+import type { FileHashes } from '../src/protocol/types.js';
+import { sha1 } from './helpers.js';
+
+function definition(fileHashes: FileHashes): string {
+  const lines = Object.keys(fileHashes)
+    .sort(comparePaths)
+    .map((path) => {
+      const e = fileHashes[path] as FileHashes[string];
+      return `${e.sha1} ${e.permissions.ro ? 'r' : '-'}${e.permissions.exe ? 'x' : '-'} ${path}\n`;
+    });
+  return createHash('sha256').update(lines.join('')).digest('hex');
+}
+
+describe('manifest digest', () => {
+  it('is the SHA-256 of the sorted lines, for manifests on either side of the batch size', () => {
+    for (const count of [0, 1, 511, 512, 513, 1500]) {
+      const fileHashes: FileHashes = {};
+      for (let i = 0; i < count; i++) {
+        fileHashes[`dir${i % 13}/é file ${i}`] = {
+          sha1: sha1(`content ${i % 50}`),
+          permissions: { ro: i % 3 === 0, exe: i % 5 === 0 },
+          size: i,
+        };
+      }
+      const want = definition(fileHashes);
+      expect(manifestDigest(fileHashes), `${count} files`).toBe(want);
+      const sorted = Object.keys(fileHashes)
+        .sort(comparePaths)
+        .map((path) => ({ path, ...(fileHashes[path] as FileHashes[string]) }));
+      expect(digestOfSorted(sorted)).toBe(want);
+    }
+  });
+
+  it('has the value it always had for a known manifest', () => {
+    const fileHashes: FileHashes = {
+      'b.txt': { sha1: sha1('b'), permissions: { ro: true, exe: false } },
+      'a/x.sh': { sha1: sha1('x'), permissions: { ro: false, exe: true } },
+    };
+    // Lines: "<sha1 of x> -x a/x.sh\n<sha1 of b> r- b.txt\n"
+    expect(manifestDigest(fileHashes)).toBe(
+      createHash('sha256')
+        .update(`${sha1('x')} -x a/x.sh\n${sha1('b')} r- b.txt\n`)
+        .digest('hex'),
+    );
+  });
+});
