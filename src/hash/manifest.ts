@@ -132,11 +132,8 @@ export async function buildManifest(
         skipped++;
         return;
       }
-      files.push({
-        ...digest.file,
-        sha1: digest.sha1,
-        permissions: permissionsOf(digest.file.mode),
-      });
+      // In place, as for cache hits: a copy per hashed file was 50,000 objects for small.
+      files.push(withHash(digest.file, digest.sha1));
       hashedBytes += digest.file.size;
     });
   });
