@@ -5,7 +5,14 @@
  */
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { comparePaths, digestOfSorted, manifestDigest } from '../src/protocol/manifest.js';
+import {
+  comparePaths,
+  digestOfSorted,
+  fileHashesOf,
+  manifestDigest,
+  manifestJson,
+  type PathEntry,
+} from '../src/protocol/manifest.js';
 import type { FileHashes } from '../src/protocol/types.js';
 import { sha1 } from './helpers.js';
 
@@ -50,5 +57,44 @@ describe('manifest digest', () => {
         .update(`${sha1('x')} -x a/x.sh\n${sha1('b')} r- b.txt\n`)
         .digest('hex'),
     );
+  });
+});
+
+describe('manifest JSON written from entries', () => {
+  it('parses to the map of the entries, whatever the names', () => {
+    const names = [
+      '__proto__',
+      'constructor',
+      '123',
+      '0',
+      'a"b',
+      'back\\slash',
+      'tab\t',
+      'é/日本',
+      'z',
+    ];
+    const entries: PathEntry[] = [...names, 'no-size'].sort(comparePaths).map((path, i) => ({
+      path,
+      sha1: sha1(path),
+      permissions: { ro: i % 2 === 0, exe: i % 3 === 0 },
+      ...(path === 'no-size' ? {} : { size: i * 1000 }),
+    }));
+    const parsed = JSON.parse([...manifestJson(entries)].join('')) as FileHashes;
+    expect(parsed).toEqual(fileHashesOf(entries));
+    expect(Object.keys(parsed).sort()).toEqual(entries.map((e) => e.path).sort());
+    expect(Object.hasOwn(parsed, '__proto__')).toBe(true);
+    expect(manifestDigest(parsed)).toBe(digestOfSorted(entries));
+    expect([...manifestJson([])].join('')).toBe('{}');
+    // Across pieces: 2,500 entries, parsed whole.
+    const many: PathEntry[] = Array.from({ length: 2500 }, (_, i) => ({
+      path: `f${String(i).padStart(5, '0')}`,
+      sha1: sha1(String(i)),
+      permissions: { ro: false, exe: false },
+      size: i,
+    }));
+    const pieces = [...manifestJson(many)];
+    expect(pieces).toHaveLength(3);
+    expect(JSON.parse(pieces.join(''))).toEqual(fileHashesOf(many));
+    expect([...manifestJson(many.slice(0, 1000))]).toHaveLength(1);
   });
 });

@@ -169,6 +169,40 @@ describe('push and pull round trip', () => {
   });
 });
 
+describe('the manifest a local push writes', () => {
+  it('is read back by another process as the tree, odd names and a streamed file included', async () => {
+    const src = tempDir();
+    const files: Record<string, string | Buffer> = {
+      'quote " name': 'q\n',
+      'tab\there': 't\n',
+      '123': 'numeric name\n',
+      '7/8': 'numeric folder\n',
+      'é/日本.txt': 'unicode\n',
+      'big.bin': bytes(5, 3 << 20),
+    };
+    Object.defineProperty(files, '__proto__', { value: 'proto\n', enumerable: true });
+    writeTree(src, files);
+    const root = join(tempDir(), 'store');
+    const summary = await push({
+      dir: src,
+      target: await openStore(root),
+      name: 'odd',
+      cacheDir: false,
+      singleMax: 0,
+    });
+    expect(summary).toMatchObject({ skipped: 0, snapshot: { frozen: true, fileCount: 7 } });
+    // A fresh store reads the manifest file and checks it against its digest.
+    const { fileHashes } = await (await openStore(root)).get({ name: 'odd', tag: 'default' });
+    expect(Object.keys(fileHashes).sort()).toEqual(Object.keys(files).sort());
+    for (const [path, content] of Object.entries(files))
+      expect(fileHashes[path], path).toEqual({
+        sha1: sha1(content),
+        permissions: { ro: false, exe: false },
+        size: Buffer.byteLength(content),
+      });
+  });
+});
+
 describe('file names that are also names of object members', () => {
   // A plain `map[path] = entry` makes a file named __proto__ the map's prototype: the
   // file would silently be left out of the snapshot.

@@ -37,6 +37,7 @@ export class LocalBackend implements PushTarget, PullSource {
   readonly description: string;
   /** The ingest workers hash every file they copy and report changed or vanished ones. */
   readonly batchChecksSources = true;
+  readonly takesBuiltEntries = true;
 
   constructor(
     readonly store: Store,

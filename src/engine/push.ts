@@ -12,9 +12,8 @@ import {
   permissionsOf,
   rehashFile,
   restat,
-  toFileHashes,
 } from '../hash/manifest.js';
-import { digestOfSorted } from '../protocol/manifest.js';
+import { digestOfSorted, fileHashesOf } from '../protocol/manifest.js';
 import type {
   AccessLevel,
   FileHashes,
@@ -318,16 +317,16 @@ class PushSession {
     address: SnapshotAddress | undefined,
   ): Promise<NewSnapshotResponse> {
     this.requests++;
-    return this.options.target.newSnapshot(
-      {
-        ...meta,
-        name: address?.name ?? meta.name,
-        tag: address?.tag ?? meta.tag,
-        fileHashes: this.fileHashes,
-      },
-      this.options.signal,
-      { digest: this.digest, hashes: new Set(this.files.map((f) => f.sha1)) },
-    );
+    const { target, signal } = this.options;
+    const request = { ...meta, name: address?.name ?? meta.name, tag: address?.tag ?? meta.tag };
+    // A target that takes the engine's own entries gets them instead of the request's map.
+    if (!target.takesBuiltEntries)
+      return target.newSnapshot({ ...request, fileHashes: this.fileHashes }, signal);
+    return target.newSnapshot(request, signal, {
+      digest: this.digest,
+      hashes: new Set(this.files.map((f) => f.sha1)),
+      entries: this.files,
+    });
   }
 
   /** Contents the hash workers stored while hashing count as sent, once each. */
@@ -456,7 +455,7 @@ class PushSession {
   }
 
   private get fileHashes(): FileHashes {
-    this.fileHashesMemo ??= toFileHashes(this.files);
+    this.fileHashesMemo ??= fileHashesOf(this.files);
     return this.fileHashesMemo;
   }
 

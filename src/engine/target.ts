@@ -4,6 +4,7 @@
  * implements them in-process; the CB HTTP client implements them over the network.
  */
 import type { HashStaging } from '../hash/hasher.js';
+import type { BuiltManifest } from '../protocol/manifest.js';
 import type {
   FileHashes,
   NewSnapshotParams,
@@ -24,12 +25,7 @@ export interface OutgoingFile {
   permissions: Permissions;
 }
 
-/** What the engine vouches for about a request's manifest (see `newSnapshot`). */
-export interface BuiltManifest {
-  digest: string;
-  /** The manifest's distinct content hashes. */
-  hashes?: ReadonlySet<string>;
-}
+export type { BuiltManifest };
 
 export interface PushTarget {
   /** Human description for messages, e.g. "local store /home/me/.local/share/snapup". */
@@ -37,9 +33,14 @@ export interface PushTarget {
   /** Who the snapshots are made as (their owner), when the target knows. */
   readonly user?: string | undefined;
   /**
-   * A1. `built` is set when the engine made `fileHashes` itself from a walk (paths already
-   * checked against B.6) and gives its digest: an in-process store may then skip checking
-   * and digesting the manifest a second time. A remote target ignores it.
+   * A target in this process that takes the engine's manifest as `built` (its entries,
+   * digest and hashes) instead of a `fileHashes` map in the request: it skips building,
+   * checking and digesting that map. Others get `fileHashes`.
+   */
+  readonly takesBuiltEntries?: boolean;
+  /**
+   * A1. With `takesBuiltEntries`, `built` holds the manifest and `params.fileHashes` is
+   * absent; otherwise `built` is undefined.
    */
   newSnapshot(
     params: NewSnapshotRequest,

@@ -6,8 +6,8 @@ import { statSync } from 'node:fs';
 import envPaths from 'env-paths';
 import type { EventSink, StageClock } from '../engine/events.js';
 import { fsError, SnapupError } from '../errors.js';
-import { comparePaths, digestOfSorted, setEntry } from '../protocol/manifest.js';
-import type { FileHashes, Permissions } from '../protocol/types.js';
+import { comparePaths, digestOfSorted } from '../protocol/manifest.js';
+import type { Permissions } from '../protocol/types.js';
 import { checkRoot, type ScannedFile, walk } from '../scan/walk.js';
 import { HashCache, scanStartMs } from './cache.js';
 import { HashQueue, type StagingOpener } from './hasher.js';
@@ -244,11 +244,4 @@ export function restat(f: ScannedFile): ScannedFile | undefined {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw fsError(err, f.abs, 'stat');
   }
-}
-
-export function toFileHashes(files: readonly ManifestFile[]): FileHashes {
-  const out: FileHashes = {};
-  for (const f of files)
-    setEntry(out, f.path, { sha1: f.sha1, permissions: f.permissions, size: f.size });
-  return out;
 }

@@ -11,7 +11,12 @@ import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod/v3';
 import { fsError, SnapupError } from '../errors.js';
-import { manifestDigest } from '../protocol/manifest.js';
+import {
+  fileHashesOf,
+  manifestDigest,
+  manifestJson,
+  type PathEntry,
+} from '../protocol/manifest.js';
 import {
   ACCESS_LEVELS,
   type FileHashes,
@@ -69,7 +74,11 @@ const MANIFEST_CACHE_SIZE = 4;
 export class RecordStore {
   readonly snapshotsDir: string;
   readonly manifestsDir: string;
-  private readonly manifestCache = new Map<string, Readonly<FileHashes>>();
+  /**
+   * Parsed manifests, or the entries to make one from when first asked (a push whose
+   * content was staged while hashing never asks for its manifest as a map).
+   */
+  private readonly manifestCache = new Map<string, Readonly<FileHashes> | readonly PathEntry[]>();
 
   constructor(storeRoot: string) {
     this.snapshotsDir = join(storeRoot, 'snapshots');
@@ -154,24 +163,42 @@ export class RecordStore {
       await writeFileAtomic(path, JSON.stringify(fileHashes), { fsync: durable });
     }
     // Callers hand over a fresh object (parsed from a request) and do not touch it again.
-    this.remember(digest, fileHashes);
+    this.remember(digest, Object.freeze(fileHashes));
     return digest;
   }
 
-  private remember(digest: string, manifest: FileHashes): Readonly<FileHashes> {
-    const frozen = Object.freeze(manifest);
+  /**
+   * Stores the manifest of the engine's `entries` (sorted, checked by its walk) under
+   * their `digest`, written from the entries themselves; the map is made if asked for.
+   */
+  async writeBuiltManifest(entries: readonly PathEntry[], digest: string): Promise<string> {
+    const path = this.manifestPath(digest);
+    try {
+      await fsp.access(path);
+    } catch {
+      await writeFileAtomic(path, manifestJson(entries), { fsync: false });
+    }
+    this.remember(digest, entries);
+    return digest;
+  }
+
+  private remember<T extends Readonly<FileHashes> | readonly PathEntry[]>(
+    digest: string,
+    manifest: T,
+  ): T {
     this.manifestCache.delete(digest);
-    this.manifestCache.set(digest, frozen);
+    this.manifestCache.set(digest, manifest);
     if (this.manifestCache.size > MANIFEST_CACHE_SIZE) {
       this.manifestCache.delete(this.manifestCache.keys().next().value as string);
     }
-    return frozen;
+    return manifest;
   }
 
   /** The manifest with `digest`, verified against it; read-only (copy before changing). */
   async readManifest(digest: string): Promise<Readonly<FileHashes>> {
     const cached = this.manifestCache.get(digest);
-    if (cached) return cached;
+    if (Array.isArray(cached)) return this.remember(digest, Object.freeze(fileHashesOf(cached)));
+    if (cached) return cached as Readonly<FileHashes>;
     const path = this.manifestPath(digest);
     let text: string;
     try {
@@ -187,7 +214,7 @@ export class RecordStore {
     if (!result.success || manifestDigest(result.data) !== digest) {
       throw new SnapupError('CORRUPT_STORE', `${path}: manifest is corrupt`, { path });
     }
-    return this.remember(digest, result.data);
+    return this.remember(digest, Object.freeze(result.data));
   }
 
   async listManifests(): Promise<string[]> {

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { fsError, isSnapupError, SnapupError } from '../errors.js';
-import { setEntry, uniqueHashes } from '../protocol/manifest.js';
+import { type BuiltManifest, setEntry, uniqueHashes } from '../protocol/manifest.js';
 import { checkSnapshotPath } from '../protocol/paths.js';
 import type {
   AccessLevel,
@@ -158,22 +158,20 @@ export class Store {
 
   /**
    * A1. A request from over the wire is validated here; `built` (the in-process engine's
-   * own manifest, paths checked by its walk, with its digest and distinct hashes) skips
-   * that second check and the second pass over the manifest.
+   * own manifest: entries sorted by path and checked by its walk, their digest and
+   * distinct hashes) takes the place of `fileHashes`, which is then neither built,
+   * checked nor digested again.
    */
   async newSnapshot(
     caller: string,
     request: NewSnapshotRequest,
-    built?: { digest: string; hashes?: ReadonlySet<string> },
+    built?: BuiltManifest,
   ): Promise<NewSnapshotResponse> {
-    if (built && request.fileHashes) {
-      // Only the names are re-checked: they are small, and they become folder names.
-      const params = parseOrThrow(
-        newSnapshotRequestSchema,
-        { ...request, fileHashes: {} },
-        'newSnapshot',
-      );
-      params.fileHashes = request.fileHashes as FileHashes;
+    if (built) {
+      if (request.fileHashes)
+        throw new Error('newSnapshot: give the manifest as built entries or as fileHashes');
+      // Only the names are checked: they are small, and they become folder names.
+      const params = parseOrThrow(newSnapshotRequestSchema, request, 'newSnapshot');
       return this.lock(() => this.newSnapshotLocked(caller, params, built));
     }
     const params = parseOrThrow(newSnapshotRequestSchema, request, 'newSnapshot');
@@ -183,11 +181,13 @@ export class Store {
   private async newSnapshotLocked(
     caller: string,
     params: NewSnapshotParams,
-    built?: { digest: string; hashes?: ReadonlySet<string> },
+    built?: BuiltManifest,
   ): Promise<NewSnapshotResponse> {
     const fileHashes: FileHashes = params.fileHashes ?? {};
-    const declared = params.fileHashes !== undefined;
-    const digest = await this.records.writeManifest(fileHashes, false, built?.digest);
+    const declared = params.fileHashes !== undefined || built !== undefined;
+    const digest = built
+      ? await this.records.writeBuiltManifest(built.entries, built.digest)
+      : await this.records.writeManifest(fileHashes, false);
     const now = this.now();
 
     // B.1: a request naming nothing may be answered with an identical frozen snapshot.
@@ -217,7 +217,8 @@ export class Store {
         { field: 'tag' },
       );
     }
-    const record = this.buildRecord(caller, name, tag, params, fileHashes, digest, existing, now);
+    const totals = built ? totalsOf(built.entries) : totalsOf(Object.values(fileHashes));
+    const record = this.buildRecord(caller, name, tag, params, totals, digest, existing, now);
     await this.records.write(record, false);
     const declaredHashes = this.hashesOf(digest, fileHashes, built?.hashes);
     const notFound = [...(await this.objects.missing(declaredHashes))];
@@ -244,18 +245,11 @@ export class Store {
     name: string,
     tag: string,
     params: NewSnapshotParams,
-    fileHashes: FileHashes,
+    { fileCount, size }: { fileCount: number; size: number },
     digest: string,
     existing: SnapshotRecord | null,
     now: number,
   ): SnapshotRecord {
-    let size = 0;
-    let fileCount = 0;
-    // One pass over a manifest that can hold hundreds of thousands of entries.
-    for (const path in fileHashes) {
-      size += fileHashes[path]?.size ?? 0;
-      fileCount++;
-    }
     const at = new Date(now).toISOString();
     return {
       version: 1,
@@ -692,4 +686,14 @@ function generatedTag(at: Date): string {
     .replace(/[-:]/g, '')
     .replace(/\.\d+Z$/, 'Z');
   return `${stamp}-${randomBytes(2).toString('hex')}`;
+}
+
+/** How many files a manifest lists and their bytes, for its record. */
+function totalsOf(entries: readonly { size?: number | undefined }[]): {
+  fileCount: number;
+  size: number;
+} {
+  let size = 0;
+  for (const e of entries) size += e.size ?? 0;
+  return { fileCount: entries.length, size };
 }

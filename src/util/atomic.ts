@@ -19,7 +19,8 @@ export function tempName(dir: string, base: string): string {
  */
 export async function writeFileAtomic(
   path: string,
-  data: string | Uint8Array,
+  /** Pieces of text are written one after the other (no need to join them first). */
+  data: string | Uint8Array | Iterable<string>,
   options: { fsync?: boolean; mode?: number } = {},
 ): Promise<void> {
   const dir = dirname(path);
@@ -27,7 +28,9 @@ export async function writeFileAtomic(
   let handle: fsp.FileHandle | undefined;
   try {
     handle = await fsp.open(temp, 'wx', options.mode ?? 0o644);
-    await handle.writeFile(data);
+    if (typeof data === 'string' || data instanceof Uint8Array) await handle.writeFile(data);
+    // A handle's writeFile writes at its position: the pieces follow each other.
+    else for (const piece of data) await handle.writeFile(piece);
     if (options.fsync) await handle.sync();
     await handle.close();
     handle = undefined;
