@@ -346,6 +346,61 @@ describe('connection reset in the middle of an upload', () => {
   });
 });
 
+describe('newSnapshot request body', () => {
+  it('is the request with its file map, written from the entries, and sent whole again on a retry', async () => {
+    const bodies: string[] = [];
+    const server = createServer((req, res) => {
+      const parts: Buffer[] = [];
+      req.on('data', (d: Buffer) => parts.push(d));
+      req.on('end', () => {
+        const json = (status: number, value: unknown) => {
+          res.writeHead(status, { 'content-type': 'application/json' });
+          res.end(JSON.stringify(value));
+        };
+        if (req.url !== '/cb/newSnapshot') return json(404, {});
+        bodies.push(Buffer.concat(parts).toString('utf8'));
+        if (bodies.length === 1) return json(503, { error: 'OVERLOADED' });
+        return json(200, { snapshot: meta({ frozen: true }), notFound: [] });
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const dir = tempDir();
+    const files: Record<string, string> = { 'a.txt': 'a', 'd/"quoted".txt': 'q', 'é.txt': 'e' };
+    for (let i = 0; i < 1500; i++) files[`many/${i}`] = `content ${i}`;
+    writeTree(dir, files);
+    const c = new CbClient({
+      server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      credentials: { user: 'alice', password: 'pw' },
+      retry: { minDelayMs: 1, maxDelayMs: 5 },
+    });
+    try {
+      await push({
+        dir,
+        target: c,
+        name: 'app',
+        tag: 'v1',
+        cacheDir: false,
+        accessLevel: 'Visible',
+      });
+      expect(bodies).toHaveLength(2);
+      expect(bodies[1]).toBe(bodies[0]);
+      const sent = JSON.parse(bodies[0] as string) as Record<string, unknown>;
+      expect(sent).toMatchObject({ name: 'app', tag: 'v1', accessLevel: 'Visible' });
+      const map = sent.fileHashes as Record<string, { sha1: string; size: number }>;
+      expect(Object.keys(map).sort()).toEqual(Object.keys(files).sort());
+      for (const [path, content] of Object.entries(files))
+        expect(map[path], path).toEqual({
+          sha1: sha1(content),
+          permissions: { ro: false, exe: false },
+          size: Buffer.byteLength(content),
+        });
+    } finally {
+      await c.close();
+      server.close();
+    }
+  });
+});
+
 describe('transport', () => {
   it('keeps a path prefix of the server URL', () => {
     const c = new CbClient({ server: 'http://127.0.0.1:1/prefix/', credentials: undefined });

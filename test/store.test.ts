@@ -1,6 +1,7 @@
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
+import { manifestDigest } from '../src/protocol/manifest.js';
 import { Store } from '../src/store/store.js';
 import { sha1, tempDir } from './helpers.js';
 
@@ -22,6 +23,36 @@ async function fullSnapshot(store: Store, user: string, name: string, tag: strin
   await store.upload(user, r.snapshot, 'b/b.txt', { bytes: Buffer.from(B) });
   return store.freeze(user, r.snapshot);
 }
+
+describe('a manifest handed over as built entries', () => {
+  const entries = Object.entries(manifest)
+    .map(([path, e]) => ({ path, ...e }))
+    .sort((a, b) => (a.path < b.path ? -1 : 1));
+  const built = {
+    digest: manifestDigest(manifest),
+    hashes: new Set(entries.map((e) => e.sha1)),
+    entries,
+  };
+
+  it('makes the same snapshot as the map: record, missing content, manifest read back', async () => {
+    const store = await newStore();
+    const r = await store.newSnapshot('ann', { name: 'app', tag: 'v1' }, built);
+    expect(r.notFound.sort()).toEqual([sha1(A), sha1(B)].sort());
+    expect(r.snapshot).toMatchObject({ fileCount: 2, size: 11, manifestDigest: built.digest });
+    await store.upload('ann', r.snapshot, 'a.txt', { bytes: Buffer.from(A) });
+    await store.upload('ann', r.snapshot, 'b/b.txt', { bytes: Buffer.from(B) });
+    expect(await store.freeze('ann', r.snapshot)).toMatchObject({ frozen: true });
+    const again = await Store.open(store.root);
+    expect((await again.get('ann', { name: 'app', tag: 'v1' })).fileHashes).toEqual(manifest);
+  });
+
+  it('is refused together with a fileHashes map (one manifest per request)', async () => {
+    const store = await newStore();
+    await expect(
+      store.newSnapshot('ann', { name: 'app', tag: 'v1', fileHashes: manifest }, built),
+    ).rejects.toThrow(/built entries or as fileHashes/);
+  });
+});
 
 describe('the store behaves like a CB server', () => {
   it('lists declared hashes it lacks, then freezes once content arrived', async () => {
