@@ -9,7 +9,7 @@ import { MockAgent } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CbClient } from '../src/client/cb-client.js';
 import { pull, push } from '../src/index.js';
-import { sha1, tempDir, writeTree } from './helpers.js';
+import { expectManifestOf, sha1, tempDir, writeTree } from './helpers.js';
 
 const ORIGIN = 'http://cb.test';
 const CONTENT = 'edge case content';
@@ -386,14 +386,7 @@ describe('newSnapshot request body', () => {
       expect(bodies[1]).toBe(bodies[0]);
       const sent = JSON.parse(bodies[0] as string) as Record<string, unknown>;
       expect(sent).toMatchObject({ name: 'app', tag: 'v1', accessLevel: 'Visible' });
-      const map = sent.fileHashes as Record<string, { sha1: string; size: number }>;
-      expect(Object.keys(map).sort()).toEqual(Object.keys(files).sort());
-      for (const [path, content] of Object.entries(files))
-        expect(map[path], path).toEqual({
-          sha1: sha1(content),
-          permissions: { ro: false, exe: false },
-          size: Buffer.byteLength(content),
-        });
+      expectManifestOf(sent.fileHashes as Record<string, unknown>, files);
     } finally {
       await c.close();
       server.close();

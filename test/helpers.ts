@@ -16,7 +16,7 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll } from 'vitest';
+import { afterAll, expect } from 'vitest';
 import { decodePackIndex, type PackEntry, packEntriesOf } from '../src/store/pack-index-file.js';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -127,6 +127,23 @@ export function runCli(args: string[], options: CliOptions = {}): Promise<CliRes
     child.on('error', reject);
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
+}
+
+/**
+ * Asserts that a manifest map lists exactly `files` (path → content), each with its hash,
+ * size and the permissions of a file written by writeTree.
+ */
+export function expectManifestOf(
+  map: Record<string, unknown>,
+  files: Record<string, string | Buffer>,
+): void {
+  expect(Object.keys(map).sort()).toEqual(Object.keys(files).sort());
+  for (const [path, content] of Object.entries(files))
+    expect(map[path], path).toEqual({
+      sha1: sha1(content),
+      permissions: { ro: false, exe: false },
+      size: Buffer.byteLength(content),
+    });
 }
 
 /** The entries of a pack index file. */

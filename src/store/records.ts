@@ -150,35 +150,24 @@ export class RecordStore {
     }
   }
 
-  /** Stores a manifest by its digest (`digest` when the caller computed it already), once. */
-  async writeManifest(
-    fileHashes: FileHashes,
-    durable: boolean,
-    digest = manifestDigest(fileHashes),
-  ): Promise<string> {
-    const path = this.manifestPath(digest);
-    try {
-      await fsp.access(path);
-    } catch {
-      await writeFileAtomic(path, JSON.stringify(fileHashes), { fsync: durable });
-    }
-    // Callers hand over a fresh object (parsed from a request) and do not touch it again.
-    this.remember(digest, Object.freeze(fileHashes));
-    return digest;
-  }
-
   /**
-   * Stores the manifest of the engine's `entries` (sorted, checked by its walk) under
-   * their `digest`, written from the entries themselves; the map is made if asked for.
+   * Stores a manifest under its digest, once: a map (parsed from a request, handed over)
+   * or the engine's sorted entries (their digest computed by it), written from them. The
+   * manifest stays remembered; a map is made from entries only if asked for.
    */
-  async writeBuiltManifest(entries: readonly PathEntry[], digest: string): Promise<string> {
+  async writeManifest(
+    manifest: { map: FileHashes } | { entries: readonly PathEntry[]; digest: string },
+  ): Promise<string> {
+    const digest = 'map' in manifest ? manifestDigest(manifest.map) : manifest.digest;
     const path = this.manifestPath(digest);
     try {
       await fsp.access(path);
     } catch {
-      await writeFileAtomic(path, manifestJson(entries), { fsync: false });
+      const text =
+        'map' in manifest ? JSON.stringify(manifest.map) : manifestJson(manifest.entries);
+      await writeFileAtomic(path, text, { fsync: false });
     }
-    this.remember(digest, entries);
+    this.remember(digest, 'map' in manifest ? Object.freeze(manifest.map) : manifest.entries);
     return digest;
   }
 

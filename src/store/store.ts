@@ -185,9 +185,7 @@ export class Store {
   ): Promise<NewSnapshotResponse> {
     const fileHashes: FileHashes = params.fileHashes ?? {};
     const declared = params.fileHashes !== undefined || built !== undefined;
-    const digest = built
-      ? await this.records.writeBuiltManifest(built.entries, built.digest)
-      : await this.records.writeManifest(fileHashes, false);
+    const digest = await this.records.writeManifest(built ?? { map: fileHashes });
     const now = this.now();
 
     // B.1: a request naming nothing may be answered with an identical frozen snapshot.
@@ -388,7 +386,7 @@ export class Store {
         permissions: { ro: false, exe: false },
         size: stored.size,
       };
-      const digest = await this.records.writeManifest({ ...latest, [path]: entry }, false);
+      const digest = await this.records.writeManifest({ map: { ...latest, [path]: entry } });
       await this.records.write(
         {
           ...record,
