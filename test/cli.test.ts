@@ -1,7 +1,16 @@
 import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { bytes, ROOT, readTree, runCli, storedObjects, tempDir, writeTree } from './helpers.js';
+import {
+  bytes,
+  ROOT,
+  readTree,
+  runCli,
+  sha1,
+  storedObjects,
+  tempDir,
+  writeTree,
+} from './helpers.js';
 
 function env() {
   return { SNAPUP_STORE: join(tempDir(), 'store'), XDG_CACHE_HOME: tempDir() };
@@ -111,6 +120,30 @@ describe('snapup CLI', () => {
       },
     ]);
     expect(existsSync('/nonexistent/never')).toBe(false);
+  });
+
+  it('manifest --json of many files is one document: every file, the digest, the peak memory', async () => {
+    const src = tempDir();
+    const files: Record<string, string> = { 'q"uote.txt': 'q' };
+    for (let i = 0; i < 2500; i++) files[`d${i % 9}/f${i}`] = `c${i}`;
+    writeTree(src, files);
+    const env = { env: { XDG_CACHE_HOME: tempDir() } };
+    const r = await runCli(['manifest', src, '--json'], env);
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.files).toHaveLength(2501);
+    expect(doc.files.map((f: { path: string }) => f.path)).toEqual(Object.keys(files).sort());
+    expect(doc.files[0]).toEqual({
+      path: 'd0/f0',
+      sha1: sha1('c0'),
+      size: 2,
+      permissions: { ro: false, exe: false },
+    });
+    expect(doc.peakRssBytes).toBeGreaterThan(0);
+    const text = await runCli(['manifest', src], env);
+    expect(text.stdout).toContain(`# 2501 files, digest ${doc.digest}`);
+    const empty = await runCli(['manifest', tempDir(), '--json'], env);
+    expect(JSON.parse(empty.stdout)).toMatchObject({ files: [], bytes: 0 });
   });
 
   it('honours --expire and --remove-after-execute', async () => {
