@@ -94,6 +94,31 @@ describe('HashCache lookups', () => {
     expect(saved?.sha1s.slice(0, 40)).toBe(sha1('new-now'));
   });
 
+  it('records misses by their number in the walk, and saves none that was never hashed', async () => {
+    const dir = tempDir();
+    const root = '/r';
+    const first = await HashCache.load(dir, root, 10_000);
+    const names = ['a', 'b', 'c', 'd'];
+    names.forEach((n, i) => {
+      expect(first.lookup(file(n, i))).toBeUndefined();
+    });
+    // Misses 0, 1 and 3 hashed (out of order); 'c' (miss 2) vanished meanwhile.
+    first.setMiss(3, file('d', 3), sha1('d'));
+    first.setMiss(0, file('a', 0), sha1('a'));
+    first.setMiss(1, { ...file('b', 1), size: 7 }, sha1('b'));
+    await first.save();
+    const saved = decodeCache(readFileSync(HashCache.fileFor(dir, root)));
+    expect(saved?.paths).toEqual(['a', 'b', 'd']);
+    expect(saved?.sha1s).toBe(sha1('a') + sha1('b') + sha1('d'));
+    expect(Array.from(saved?.sizes ?? [])).toEqual([100, 7, 103]);
+
+    const second = await HashCache.load(dir, root, 20_000);
+    expect(second.lookup(file('a', 0))).toBe(sha1('a'));
+    expect(second.lookup({ ...file('b', 1), size: 7 })).toBe(sha1('b'));
+    expect(second.lookup(file('c', 2))).toBeUndefined();
+    expect(second.lookup(file('d', 3))).toBe(sha1('d'));
+  });
+
   it('removes the JSON cache of format 3 it replaces', async () => {
     const dir = tempDir();
     const old = HashCache.fileFor(dir, '/r').replace(/\.bin$/, '.json');

@@ -30,23 +30,20 @@ const EMPTY: CacheColumns = {
   sha1s: '',
 };
 
-/** This run's entry for a file hashed now (one the cache did not vouch for). */
-interface Fresh {
-  f: ScannedFile;
-  sha1: string;
-}
-
 export class HashCache {
   /**
    * This run's files in the order the walk met them (the order they are saved in, so the
    * next walk of the same tree meets them in file order): an index into the loaded
-   * columns for a hit, else the position's entry in `fresh` once hashed.
+   * columns for a hit, else -1 - k for the run's k-th miss, whose file and hash are
+   * `freshFiles[k]` and `freshSha1s[k]` once hashed. Arrays by miss number rather than
+   * maps by path: a first push of 50,000 files misses every one.
    */
   private readonly runPaths: string[] = [];
   private readonly runFrom: number[] = [];
-  private readonly fresh = new Map<number, Fresh>();
-  /** Where in the run each missed path is, for `set`. */
-  private readonly missedAt = new Map<string, number>();
+  private readonly freshFiles: (ScannedFile | undefined)[] = [];
+  private readonly freshSha1s: (string | undefined)[] = [];
+  /** Missed paths to their miss number, built only if `set` is called by path. */
+  private missNumbers: Map<string, number> | undefined;
   private hits = 0;
   /** The next loaded entry, where the walk usually is: most lookups need no hashing. */
   private cursor = 0;
@@ -108,23 +105,45 @@ export class HashCache {
     return p.sha1s.slice(40 * i, 40 * i + 40);
   }
 
-  /** Takes the run's next place for a file to hash, for `set` to fill in. */
+  /** Takes the run's next place for a file to hash (its miss number k), for `setMiss`. */
   private miss(path: string): undefined {
-    this.missedAt.set(path, this.runPaths.length);
-    this.runPaths.push(path);
-    this.runFrom.push(-1);
+    this.newMiss(path);
     return undefined;
   }
 
-  /** Records the hash of a file hashed in this run; only this run's files are saved. */
-  set(f: ScannedFile, sha1: string): void {
+  private newMiss(path: string): number {
+    const k = this.freshFiles.push(undefined) - 1;
+    this.freshSha1s.push(undefined);
+    this.runPaths.push(path);
+    this.runFrom.push(-1 - k);
+    return k;
+  }
+
+  /**
+   * Records the hash of the run's `k`-th miss (the k-th lookup that returned undefined),
+   * hashed now as `f`; only this run's files are saved.
+   */
+  setMiss(k: number, f: ScannedFile, sha1: string): void {
     this.changed = true;
-    let at = this.missedAt.get(f.path);
-    if (at === undefined) {
-      at = this.runPaths.push(f.path) - 1;
-      this.runFrom.push(-1);
+    this.freshFiles[k] = f;
+    this.freshSha1s[k] = sha1;
+  }
+
+  /** `setMiss` by path: for a file missed in this run, or one not looked up at all. */
+  set(f: ScannedFile, sha1: string): void {
+    if (!this.missNumbers) {
+      this.missNumbers = new Map();
+      this.runPaths.forEach((path, at) => {
+        const from = this.runFrom[at] as number;
+        if (from < 0) this.missNumbers?.set(path, -1 - from);
+      });
     }
-    this.fresh.set(at, { f, sha1 });
+    let k = this.missNumbers.get(f.path);
+    if (k === undefined) {
+      k = this.newMiss(f.path);
+      this.missNumbers.set(f.path, k);
+    }
+    this.setMiss(k, f, sha1);
   }
 
   /**
@@ -154,13 +173,14 @@ export class HashCache {
         out.modes.push(p.modes[from] as number);
         sha1s.push(p.sha1s.slice(40 * from, 40 * from + 40));
       } else {
-        const fresh = this.fresh.get(at);
-        if (!fresh) return; // not hashed after all (it vanished, or the run failed)
-        out.sizes.push(fresh.f.size);
-        out.mtimes.push(fresh.f.mtimeMs);
-        out.inos.push(fresh.f.ino);
-        out.modes.push(fresh.f.mode);
-        sha1s.push(fresh.sha1);
+        const f = this.freshFiles[-1 - from];
+        const sha1 = this.freshSha1s[-1 - from];
+        if (!f || sha1 === undefined) return; // not hashed after all (it vanished, or the run failed)
+        out.sizes.push(f.size);
+        out.mtimes.push(f.mtimeMs);
+        out.inos.push(f.ino);
+        out.modes.push(f.mode);
+        sha1s.push(sha1);
       }
       out.paths.push(path);
     });

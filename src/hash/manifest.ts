@@ -132,14 +132,14 @@ export async function buildManifest(
         skipped++;
         return;
       }
+      // The i-th miss of the walk is the cache's i-th miss: lookups and misses go in step.
+      cache?.setMiss(i, digest.file, digest.sha1);
       // In place, as for cache hits: a copy per hashed file was 50,000 objects for small.
       files.push(withHash(digest.file, digest.sha1));
       hashedBytes += digest.file.size;
     });
   });
 
-  // Cache hits were kept by lookup; only the files hashed now (after them) are new.
-  for (const f of files.slice(cachedFiles)) cache?.set(f, f.sha1);
   files.sort((a, b) => comparePaths(a.path, b.path));
   if (cache) {
     await cache.save().catch((err: unknown) =>
