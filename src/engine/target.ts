@@ -33,9 +33,11 @@ export interface PushTarget {
   /** Who the snapshots are made as (their owner), when the target knows. */
   readonly user?: string | undefined;
   /**
-   * A target in this process that takes the engine's manifest as `built` (its entries,
-   * digest and hashes) instead of a `fileHashes` map in the request: it skips building,
-   * checking and digesting that map. Others get `fileHashes`.
+   * Takes the engine's manifest as `built` (its sorted entries, digest and hashes) instead
+   * of a `fileHashes` map in the request, so that no 50,000-key map is built only to be
+   * written out: the local store (which also skips checking and digesting it again) and
+   * the HTTP client (which writes the request's JSON from the entries). Others get
+   * `fileHashes`.
    */
   readonly takesBuiltEntries?: boolean;
   /**

@@ -66,7 +66,7 @@ export interface PathEntry extends FileEntry {
   path: string;
 }
 
-/** A manifest the engine built from a walk, for a store in the same process (see PushTarget). */
+/** A manifest the engine built from a walk, for a target that takes one (PushTarget.takesBuiltEntries). */
 export interface BuiltManifest {
   digest: string;
   /** The manifest's distinct content hashes. */
