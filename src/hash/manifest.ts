@@ -7,7 +7,7 @@ import envPaths from 'env-paths';
 import type { EventSink, StageClock } from '../engine/events.js';
 import { fsError, SnapupError } from '../errors.js';
 import { comparePaths, digestOfSorted } from '../protocol/manifest.js';
-import type { Permissions } from '../protocol/types.js';
+import { type Permissions, sharedPermissions } from '../protocol/types.js';
 import { checkRoot, type ScannedFile, walk } from '../scan/walk.js';
 import { HashCache, scanStartMs } from './cache.js';
 import { HashQueue, type StagingOpener } from './hasher.js';
@@ -44,19 +44,9 @@ export function defaultCacheDir(): string {
   return envPaths('snapup', { suffix: '' }).cache;
 }
 
-/** The four possible values, shared: a 100,000-file manifest needs no 100,000 copies. */
-const PERMISSIONS: readonly Permissions[] = [
-  Object.freeze({ ro: false, exe: false }),
-  Object.freeze({ ro: false, exe: true }),
-  Object.freeze({ ro: true, exe: false }),
-  Object.freeze({ ro: true, exe: true }),
-];
-
 /** `exe` = any execute bit; `ro` = no owner write bit. */
 export function permissionsOf(mode: number): Permissions {
-  const ro = (mode & 0o200) === 0;
-  const exe = (mode & 0o111) !== 0;
-  return PERMISSIONS[(ro ? 2 : 0) + (exe ? 1 : 0)] as Permissions;
+  return sharedPermissions((mode & 0o200) === 0, (mode & 0o111) !== 0);
 }
 
 /** Turns a scanned file into a manifest file in place (no copy per file). */

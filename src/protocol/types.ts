@@ -14,6 +14,19 @@ export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 export const permissionsSchema = z.object({ ro: z.boolean(), exe: z.boolean() });
 export type Permissions = z.infer<typeof permissionsSchema>;
 
+/** The four possible values, shared: a 100,000-file manifest needs no 100,000 copies. */
+const PERMISSIONS: readonly Permissions[] = [
+  Object.freeze({ ro: false, exe: false }),
+  Object.freeze({ ro: false, exe: true }),
+  Object.freeze({ ro: true, exe: false }),
+  Object.freeze({ ro: true, exe: true }),
+];
+
+/** The shared, frozen permissions object with these bits. */
+export function sharedPermissions(ro: boolean, exe: boolean): Permissions {
+  return PERMISSIONS[(ro ? 2 : 0) + (exe ? 1 : 0)] as Permissions;
+}
+
 /** The file mode a file with these permissions is written with (umask aside). */
 export function fileModeOf(p: Permissions): number {
   const base = p.exe ? 0o755 : 0o644;
@@ -97,7 +110,8 @@ export function parseFileHashes(value: unknown): Record<string, FileEntry> | str
     ) {
       return `${JSON.stringify(path)}.permissions: must be { "ro": boolean, "exe": boolean }`;
     }
-    const entry: FileEntry = { sha1: e.sha1, permissions: { ro: p.ro, exe: p.exe } };
+    // Shared: a parsed 50,000-file manifest held 50,000 copies of four values.
+    const entry: FileEntry = { sha1: e.sha1, permissions: sharedPermissions(p.ro, p.exe) };
     if (e.size !== undefined) {
       if (!(Number.isSafeInteger(e.size) && (e.size as number) >= 0))
         return `${JSON.stringify(path)}.size: must be a whole number of bytes`;
