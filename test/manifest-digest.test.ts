@@ -13,7 +13,7 @@ import {
   manifestJson,
   type PathEntry,
 } from '../src/protocol/manifest.js';
-import type { FileHashes } from '../src/protocol/types.js';
+import { type FileHashes, parseFileHashes } from '../src/protocol/types.js';
 import { sha1 } from './helpers.js';
 
 function definition(fileHashes: FileHashes): string {
@@ -96,5 +96,23 @@ describe('manifest JSON written from entries', () => {
     expect(pieces).toHaveLength(3);
     expect(JSON.parse(pieces.join(''))).toEqual(fileHashesOf(many));
     expect([...manifestJson(many.slice(0, 1000))]).toHaveLength(1);
+  });
+});
+
+describe('a parsed manifest', () => {
+  it('keeps only the known fields and shares one frozen permissions object per value', () => {
+    const parsed = parseFileHashes({
+      a: { sha1: sha1('a'), permissions: { ro: false, exe: true, extra: 1 }, size: 1, x: 2 },
+      b: { sha1: sha1('b'), permissions: { ro: false, exe: true } },
+      c: { sha1: sha1('c'), permissions: { ro: true, exe: false } },
+    });
+    if (typeof parsed === 'string') throw new Error(parsed);
+    expect(parsed).toEqual({
+      a: { sha1: sha1('a'), permissions: { ro: false, exe: true }, size: 1 },
+      b: { sha1: sha1('b'), permissions: { ro: false, exe: true } },
+      c: { sha1: sha1('c'), permissions: { ro: true, exe: false } },
+    });
+    expect(parsed.a?.permissions).toBe(parsed.b?.permissions);
+    expect(Object.isFrozen(parsed.c?.permissions)).toBe(true);
   });
 });
