@@ -112,14 +112,16 @@ export class ObjectStore {
    * holds are looked for as loose objects, many of them by listing the shard folders they
    * fall in (one readdir per shard instead of one access per object). Built as the few
    * missing rather than the many present: a 50,000-file push asks twice (negotiation and
-   * freeze), and copying the hashes into sets was a fifth of it.
+   * freeze), and copying the hashes into sets was a fifth of it. `sha1s` may repeat a hash
+   * (a manifest's list): only what no pack holds is made distinct.
    */
   async missing(sha1s: Iterable<string>): Promise<Set<string>> {
     await this.packs.refresh();
-    const wanted: string[] = [];
-    for (const sha1 of sha1s instanceof Set ? sha1s : new Set(sha1s)) {
-      if (!this.packs.has(sha1) && !this.staged.has(sha1)) wanted.push(sha1);
+    const notPacked = new Set<string>();
+    for (const sha1 of sha1s) {
+      if (!this.packs.has(sha1) && !this.staged.has(sha1)) notPacked.add(sha1);
     }
+    const wanted = [...notPacked];
     const loose = new Set<string>();
     if (wanted.length < 512) {
       const limit = pLimit(32);
