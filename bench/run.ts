@@ -567,14 +567,15 @@ async function scenarioHttp(b: Bench, name: string, tree: WrittenTree): Promise<
         `pid file = ${conf}.pid\nuse chroot = false\n${ids}[bench]\n  path = ${module}\n  read only = false\n`,
       );
       await run(`rsync --daemon --config="${conf}" --port=${port} --address=127.0.0.1`);
-      // It detaches itself: a stopped bench ends it through its pid file.
-      const forget = atStop(() => {
+      // It detaches itself: it is ended through its pid file, also by a stopped bench.
+      const stopDaemon = () => {
         try {
           process.kill(Number(readFileSync(`${conf}.pid`, 'utf8')));
         } catch {
           // Not started, or gone.
         }
-      });
+      };
+      const forget = atStop(stopDaemon);
       try {
         const times = await repeat(runs, async (i) => {
           const dest = `rsync://127.0.0.1:${port}/bench/run${i}/`;
@@ -612,7 +613,7 @@ async function scenarioHttp(b: Bench, name: string, tree: WrittenTree): Promise<
         b.notes.push(`rsync daemon run failed: ${(err as Error).message.split('\n')[0]}`);
       } finally {
         forget();
-        await run(`kill $(cat "${conf}.pid") 2>/dev/null || true`);
+        stopDaemon();
       }
     }
   } finally {

@@ -68,7 +68,7 @@ describe('HashCache lookups', () => {
     const first = await HashCache.load(dir, root, 10_000);
     for (const [i, n] of names.entries()) {
       expect(first.lookup(file(n, i))).toBeUndefined();
-      first.set(file(n, i), sha1(n));
+      first.setMiss(i, file(n, i), sha1(n));
     }
     await first.save();
 
@@ -77,6 +77,7 @@ describe('HashCache lookups', () => {
     const walk = ['new', ...names.filter((n) => n !== 'f05')];
     walk.splice(walk.indexOf('f15'), 2, 'f16', 'f15');
     const hits: string[] = [];
+    let misses = 0;
     for (const n of walk) {
       const i = names.indexOf(n);
       const f = i < 0 ? file(n, 99) : n === 'f10' ? { ...file(n, i), size: 1 } : file(n, i);
@@ -84,7 +85,7 @@ describe('HashCache lookups', () => {
       if (found !== undefined) {
         expect(found).toBe(sha1(n));
         hits.push(n);
-      } else second.set(f, sha1(`${n}-now`));
+      } else second.setMiss(misses++, f, sha1(`${n}-now`));
     }
     expect(hits).toEqual(walk.filter((n) => n !== 'new' && n !== 'f10'));
     await second.save();
@@ -125,7 +126,8 @@ describe('HashCache lookups', () => {
     mkdirSync(join(old, '..'), { recursive: true });
     writeFileSync(old, '{"format":"snapup-hash-cache","version":3}');
     const cache = await HashCache.load(dir, '/r', 10_000);
-    cache.set(file('a', 1), sha1('a'));
+    cache.lookup(file('a', 1));
+    cache.setMiss(0, file('a', 1), sha1('a'));
     await cache.save();
     expect(existsSync(old)).toBe(false);
     expect(existsSync(HashCache.fileFor(dir, '/r'))).toBe(true);

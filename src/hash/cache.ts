@@ -42,8 +42,6 @@ export class HashCache {
   private readonly runFrom: number[] = [];
   private readonly freshFiles: (ScannedFile | undefined)[] = [];
   private readonly freshSha1s: (string | undefined)[] = [];
-  /** Missed paths to their miss number, built only if `set` is called by path. */
-  private missNumbers: Map<string, number> | undefined;
   private hits = 0;
   /** The next loaded entry, where the walk usually is: most lookups need no hashing. */
   private cursor = 0;
@@ -80,7 +78,7 @@ export class HashCache {
 
   /**
    * The cached hash of `f` when its stat is unchanged and the entry is not racy. Every
-   * file of the run is looked up once, in walk order; a miss must be `set` once hashed.
+   * file of the run is looked up once, in walk order; a miss is given its hash by `setMiss` once hashed.
    */
   lookup(f: ScannedFile): string | undefined {
     const i = this.indexOf(f.path);
@@ -107,16 +105,11 @@ export class HashCache {
 
   /** Takes the run's next place for a file to hash (its miss number k), for `setMiss`. */
   private miss(path: string): undefined {
-    this.newMiss(path);
-    return undefined;
-  }
-
-  private newMiss(path: string): number {
     const k = this.freshFiles.push(undefined) - 1;
     this.freshSha1s.push(undefined);
     this.runPaths.push(path);
     this.runFrom.push(-1 - k);
-    return k;
+    return undefined;
   }
 
   /**
@@ -127,23 +120,6 @@ export class HashCache {
     this.changed = true;
     this.freshFiles[k] = f;
     this.freshSha1s[k] = sha1;
-  }
-
-  /** `setMiss` by path: for a file missed in this run, or one not looked up at all. */
-  set(f: ScannedFile, sha1: string): void {
-    if (!this.missNumbers) {
-      this.missNumbers = new Map();
-      this.runPaths.forEach((path, at) => {
-        const from = this.runFrom[at] as number;
-        if (from < 0) this.missNumbers?.set(path, -1 - from);
-      });
-    }
-    let k = this.missNumbers.get(f.path);
-    if (k === undefined) {
-      k = this.newMiss(f.path);
-      this.missNumbers.set(f.path, k);
-    }
-    this.setMiss(k, f, sha1);
   }
 
   /**

@@ -9,9 +9,9 @@ import { hash } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Cancelled, throwIfCancelled } from '../util/cancel.js';
+import { objectPathIn } from './object-path.js';
 import { appendToPack, packBytes, readFileIntoPack } from './pack-assembly.js';
 import { type PackEntry, writePackSync } from './pack-file.js';
-import { objectPathIn } from './restore.js';
 import { copyToNewFileSync, tempPathIn } from './sync-write.js';
 
 export interface IngestItem {

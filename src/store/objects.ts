@@ -19,15 +19,10 @@ import { writeGathered } from '../util/gathered-write.js';
 import { verifiedChunks } from '../util/verify.js';
 import { runInPool } from '../util/worker-pool.js';
 import type { IngestAnswer, IngestItem, IngestResult } from './ingest.js';
+import { objectPathIn } from './object-path.js';
 import type { PackedLocation } from './pack-file.js';
 import { PackIndex } from './packs.js';
-import {
-  type ObjectRef,
-  objectPathIn,
-  type ReadResult,
-  type RestoreItem,
-  type RestoreResult,
-} from './restore.js';
+import type { ObjectRef, ReadResult, RestoreItem, RestoreResult } from './restore.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -524,8 +519,8 @@ export class ObjectStore {
     const files = new Set<string>();
     const packFiles = new Set<string>();
     for (const sha1 of sha1s) {
-      const packed = this.packs.get(sha1);
-      if (packed) packFiles.add(packed.file);
+      const pack = this.packs.fileOf(sha1);
+      if (pack) packFiles.add(pack);
       else {
         files.add(this.pathOf(sha1));
         dirs.add(join(this.dir, sha1.slice(0, 2)));

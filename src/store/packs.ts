@@ -55,6 +55,12 @@ export class PackIndex {
     return this.objects.find(sha1) >= 0;
   }
 
+  /** The pack file holding `sha1`, without building its location (a freeze asks per hash). */
+  fileOf(sha1: string): string | undefined {
+    const entry = this.objects.find(sha1);
+    return entry < 0 ? undefined : this.order[this.objects.first(entry)]?.file;
+  }
+
   get(sha1: string): PackedLocation | undefined {
     const entry = this.objects.find(sha1);
     if (entry < 0) return undefined;

@@ -6,8 +6,9 @@
  */
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, readFileSync, readSync, renameSync, rmSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { Cancelled, throwIfCancelled } from '../util/cancel.js';
+import { objectPathIn } from './object-path.js';
 import type { PackedLocation } from './pack-file.js';
 import { copyToNewFileSync, tempPathIn, writeNewFileSync } from './sync-write.js';
 
@@ -30,11 +31,6 @@ export type RestoreResult =
   | { error: string; code: string | undefined; actual?: string };
 
 export type ReadResult = { bytes: Uint8Array } | Extract<RestoreResult, { error: string }>;
-
-/** Where a loose object lives: `objects/ab/<sha1>`. */
-export function objectPathIn(objectsDir: string, sha1: string): string {
-  return join(objectsDir, sha1.slice(0, 2), sha1);
-}
 
 /** An object's bytes, checked against its hash (CORRUPT_OBJECT, MISSING_OBJECT otherwise). */
 function readVerified(objectsDir: string, ref: ObjectRef, packs: OpenPacks): ReadResult {

@@ -14,9 +14,9 @@ import { hashFailure, sha1File } from '../hash/sha1-file.js';
 import { Cancelled, throwIfCancelled } from '../util/cancel.js';
 import { ClaimTable } from './claims.js';
 import type { IngestResult } from './ingest.js';
+import { objectPathIn } from './object-path.js';
 import { packBytes, readFileIntoPack } from './pack-assembly.js';
 import { type PackEntry, type PackTemps, writePackTempsSync } from './pack-file.js';
-import { objectPathIn } from './restore.js';
 import { copyToNewFileSync, tempPathIn } from './sync-write.js';
 
 /** Where to stage: the store's temp folder, and up to which file size packs take. */
