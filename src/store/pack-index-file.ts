@@ -48,17 +48,14 @@ export function packTableOf(entries: readonly PackEntry[]): PackTable {
   return { count, hashes, offsets, sizes };
 }
 
-/** Entry i of a table, its hash as hex. */
-export function packEntryAt(table: PackTable, i: number): PackEntry {
-  return {
-    sha1: Buffer.from(table.hashes.buffer, table.hashes.byteOffset + 20 * i, 20).toString('hex'),
+/** A table's entries, their hashes as hex. */
+export function packEntriesOf(table: PackTable): PackEntry[] {
+  const hashes = Buffer.from(table.hashes.buffer, table.hashes.byteOffset, 20 * table.count);
+  return Array.from({ length: table.count }, (_, i) => ({
+    sha1: hashes.toString('hex', 20 * i, 20 * i + 20),
     offset: table.offsets[i] as number,
     size: table.sizes[i] as number,
-  };
-}
-
-export function packEntriesOf(table: PackTable): PackEntry[] {
-  return Array.from({ length: table.count }, (_, i) => packEntryAt(table, i));
+  }));
 }
 
 export function encodePackIndex(entries: readonly PackEntry[]): Buffer {
