@@ -2,6 +2,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../src/server/serve.js';
+import { TarPieces } from '../src/util/tar-write.js';
 import { sha1 } from './helpers.js';
 import { basic, testServer } from './server-helpers.js';
 
@@ -174,6 +175,33 @@ describe('the server refuses bad input with the right status, and writes nothing
     const r = await call('POST', '/cb/snapshots/app/v1/freeze');
     expect(r.status).toBe(409);
     expect(r.body).toMatchObject({ error: 'MISSING_CONTENT', missing: ['a.txt'] });
+  });
+
+  it('a batch body that is not tar, is empty or is cut short → 400 naming it, and no object', async () => {
+    const tar = new TarPieces();
+    tar.add('a.txt', 5, (into, at) => Buffer.from('hello').copy(into, at));
+    const whole = Buffer.concat([...tar.take(), ...tar.end()]);
+    const before = storeState();
+    for (const [raw, problem] of [
+      [Buffer.from('{"a.txt": "hello"}'), /not a tar stream/],
+      [Buffer.alloc(0), /empty body/],
+      [whole.subarray(0, 600), /truncated/],
+      [whole.subarray(0, 1024), /end-of-archive/],
+    ] as const) {
+      const r = await call('POST', '/cb/snapshots/app/v1/batch', {
+        raw,
+        type: 'application/x-tar',
+      });
+      expect(r.status).toBe(400);
+      expect(r.body).toMatchObject({ error: 'BAD_INPUT', message: expect.stringMatching(problem) });
+      expect(r.body.message).toMatch(/^batch body: /);
+    }
+    expect(storeState()).toEqual(before);
+    const r = await call('POST', '/cb/snapshots/app/v1/batch', {
+      raw: whole,
+      type: 'application/x-tar',
+    });
+    expect(r).toMatchObject({ status: 200, body: { stored: [{ path: 'a.txt', sha1: HELLO }] } });
   });
 
   it('a bad A4 body → 400', async () => {

@@ -21,7 +21,8 @@ import type {
 } from '../protocol/types.js';
 import { formatAddress } from '../protocol/types.js';
 import type { RestoreResult } from '../store/restore.js';
-import { entryBytes, tarEntries } from '../util/tar.js';
+import { collectBytes } from '../util/collect-bytes.js';
+import { TarFormatError, TarReader } from '../util/tar-read.js';
 import { TarPieces } from '../util/tar-write.js';
 import { verifiedChunks } from '../util/verify.js';
 import { runInPool } from '../util/worker-pool.js';
@@ -349,7 +350,7 @@ export class CbClient implements PushTarget, PullSource {
       const bytes = contents[i];
       return bytes instanceof Uint8Array ? [{ ...item, bytes }] : [];
     });
-    // Each received file has a buffer of its own (entryBytes): hand them over, not copies.
+    // Each received file has a buffer of its own (TarReader.bytes): hand them over, not copies.
     const written = await runInPool<RestoreResult[]>(
       'restore',
       { objectsDir: '', items: fetched },
@@ -383,8 +384,17 @@ export class CbClient implements PushTarget, PullSource {
     });
     if (res.status !== 200) await this.answer(res, 'archive download');
     const received = new Map<string, Uint8Array>();
-    for await (const entry of tarEntries(res.body)) {
-      received.set(entry.header.name, await entryBytes(entry));
+    const tar = new TarReader(res.body);
+    try {
+      for (let entry = await tar.next(); entry; entry = await tar.next()) {
+        if (entry.type === 'file') received.set(entry.name, await tar.bytes());
+      }
+    } catch (err) {
+      if (!(err instanceof TarFormatError)) throw err;
+      throw new SnapupError(
+        'BAD_RESPONSE',
+        `${this.transport.baseUrl.origin}: archive answer: ${err.message}`,
+      );
     }
     return items.map(
       (item) =>
@@ -406,7 +416,7 @@ export class CbClient implements PushTarget, PullSource {
     const out: (Uint8Array | Error)[] = [];
     for (const item of items) {
       out.push(
-        await entryBytes(this.read(address, item.path, item.sha1, signal)).catch(
+        await collectBytes(this.read(address, item.path, item.sha1, signal)).catch(
           (err: Error) => err,
         ),
       );

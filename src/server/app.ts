@@ -5,7 +5,6 @@
  */
 import { Readable } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import tar from 'tar-stream';
 import { z } from 'zod/v3';
 import { isSnapupError, SnapupError } from '../errors.js';
 import { setEntry } from '../protocol/manifest.js';
@@ -20,7 +19,8 @@ import {
   type UploadResponse,
 } from '../protocol/types.js';
 import type { BatchFile, SingleFile, Store } from '../store/store.js';
-import { entryBytes, tarEntries } from '../util/tar.js';
+import { TarFormatError, TarReader } from '../util/tar-read.js';
+import { TarPieces } from '../util/tar-write.js';
 import type { UserStore } from './users.js';
 
 export const SERVER_VERSION = '0.1.0';
@@ -255,13 +255,9 @@ export function buildServer(options: ServerOptions): FastifyInstance {
       if (bytes > limits.maxArchiveBytes)
         throw tooLarge(`archive of ${bytes} bytes`, limits.maxArchiveBytes);
       const contents = await store.readObjects(entries.map((e) => e.sha1));
-      const pack = tar.pack();
-      paths.forEach((path, i) => {
-        const entry = entries[i] as FileEntry;
-        pack.entry({ name: path, mode: fileModeOf(entry.permissions) }, contents[i] as Buffer);
-      });
-      pack.finalize();
-      return reply.header('Content-Type', 'application/x-tar').send(pack);
+      return reply
+        .header('Content-Type', 'application/x-tar')
+        .send(archiveOf(paths, entries, contents));
     },
   );
 
@@ -351,7 +347,7 @@ async function receiveBatch(
   limits: ServerLimits,
 ): Promise<BatchAnswer> {
   const answer: BatchAnswer = { stored: [], rejected: [] };
-  const extract = tarEntries(body);
+  const tar = new TarReader(body);
   let entries = 0;
   // Small entries are gathered and stored together on the worker pool; large ones stream.
   let pending: BatchFile[] = [];
@@ -366,40 +362,71 @@ async function receiveBatch(
       record(answer, (files[i] as BatchFile).path, r);
     });
   };
-  for await (const entry of extract) {
-    const path = entry.header.name.replace(/^\.\//, '');
-    if (entry.header.type !== 'file') {
-      entry.resume();
-      continue;
-    }
+  // Whatever of an entry is left unread, the next header's read skips.
+  for (let entry = await nextEntry(tar); entry; entry = await nextEntry(tar)) {
+    const path = entry.name.replace(/^\.\//, '');
+    if (entry.type !== 'file') continue;
     if (++entries > limits.maxBatchEntries) {
-      entry.resume();
       throw new SnapupError('TOO_LARGE', `batch has more than ${limits.maxBatchEntries} entries`);
     }
     const problem = checkSnapshotPath(path);
     if (problem) {
-      entry.resume();
       answer.rejected.push({ path, error: 'BAD_INPUT', message: `${path}: ${problem}` });
       continue;
     }
-    const size = entry.header.size ?? 0;
-    if (size <= SMALL_ENTRY) {
-      pending.push({ path, bytes: await entryBytes(entry), handOver: true });
-      pendingBytes += size;
+    if (entry.size <= SMALL_ENTRY) {
+      pending.push({ path, bytes: await contentOf(tar.bytes()), handOver: true });
+      pendingBytes += entry.size;
       if (pending.length >= 256 || pendingBytes >= 8 << 20) await flush();
       continue;
     }
     await flush();
     const stored = await store
-      .upload(user, address, path, { stream: entry as AsyncIterable<Uint8Array>, size })
-      .catch((err: unknown) => {
-        entry.resume();
-        return err as Error;
-      });
+      .upload(user, address, path, { stream: tar.content(), size: entry.size })
+      .catch((err: unknown) => err as Error);
+    // A body that broke off inside this entry is the request's failure, not the file's.
+    if (stored instanceof TarFormatError) throw badBatch(stored);
     record(answer, path, stored);
   }
   await flush();
   return answer;
+}
+
+/** The batch body's next entry; a malformed body is the client's error. */
+function nextEntry(tar: TarReader) {
+  return contentOf(tar.next());
+}
+
+function contentOf<T>(read: Promise<T>): Promise<T> {
+  return read.catch((err: unknown) => {
+    throw err instanceof TarFormatError ? badBatch(err) : err;
+  });
+}
+
+function badBatch(err: TarFormatError): SnapupError {
+  return new SnapupError('BAD_INPUT', `batch body: ${err.message}`, { field: 'body' });
+}
+
+/** An archive answer: one tar of the files' contents in one buffer, sized up front. */
+function archiveOf(
+  paths: readonly string[],
+  entries: readonly FileEntry[],
+  contents: readonly Buffer[],
+): Buffer {
+  // Room for each file's header and padding (two blocks), a PAX name's header and record
+  // (its UTF-8 bytes are at most three per UTF-16 unit), and the end: never a second piece.
+  const estimate = paths.reduce(
+    (sum, path, i) => sum + (contents[i] as Buffer).length + 2048 + 3 * path.length,
+    1024,
+  );
+  const tar = new TarPieces(estimate);
+  paths.forEach((path, i) => {
+    const content = contents[i] as Buffer;
+    const mode = fileModeOf((entries[i] as FileEntry).permissions);
+    tar.add(path, content.length, (into, at) => content.copy(into, at), mode);
+  });
+  const pieces = [...tar.take(), ...tar.end()];
+  return pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces);
 }
 
 /** Files up to this size in a batch are stored together on the worker pool. */
