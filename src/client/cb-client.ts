@@ -22,6 +22,7 @@ import type {
 import { formatAddress } from '../protocol/types.js';
 import type { RestoreResult } from '../store/restore.js';
 import { collectBytes } from '../util/collect-bytes.js';
+import { distinctBuffers, Slabs } from '../util/slabs.js';
 import { TarFormatError, TarReader } from '../util/tar-read.js';
 import { TarPieces } from '../util/tar-write.js';
 import { verifiedChunks } from '../util/verify.js';
@@ -329,6 +330,7 @@ export class CbClient implements PushTarget, PullSource {
   ): Promise<(number | Error)[]> {
     const info = await this.serverInfo();
     const contents: (Uint8Array | Error)[] = [];
+    const slabs = new Slabs();
     if (!info.extensions.includes('archive'))
       contents.push(...(await this.downloadEach(address, items, signal)));
     else {
@@ -342,7 +344,7 @@ export class CbClient implements PushTarget, PullSource {
         contents.push(
           ...(await (oversized
             ? this.downloadEach(address, part, signal)
-            : this.archive(address, part, signal))),
+            : this.archive(address, part, slabs, signal))),
         );
       }
     }
@@ -350,12 +352,12 @@ export class CbClient implements PushTarget, PullSource {
       const bytes = contents[i];
       return bytes instanceof Uint8Array ? [{ ...item, bytes }] : [];
     });
-    // Each received file has a buffer of its own (TarReader.bytes): hand them over, not copies.
+    // The received files' memory (slabs, or a buffer each) holds nothing else: hand it over.
     const written = await runInPool<RestoreResult[]>(
       'restore',
       { objectsDir: '', items: fetched },
       signal,
-      fetched.map((f) => f.bytes.buffer as ArrayBuffer),
+      distinctBuffers(fetched.map((f) => f.bytes)),
     );
     let next = 0;
     return items.map((item, i) => {
@@ -368,10 +370,14 @@ export class CbClient implements PushTarget, PullSource {
     });
   }
 
-  /** POST …/archive: the files' bytes as one tar answer; a file it lacks is an error. */
+  /**
+   * POST …/archive: the files' bytes as one tar answer, each in memory taken from `slabs`;
+   * a file it lacks is an error.
+   */
   private async archive(
     address: SnapshotAddress,
     items: readonly RestoreRequest[],
+    slabs: Slabs,
     signal?: AbortSignal,
   ): Promise<(Uint8Array | Error)[]> {
     const res = await this.transport.request({
@@ -387,7 +393,8 @@ export class CbClient implements PushTarget, PullSource {
     const tar = new TarReader(res.body);
     try {
       for (let entry = await tar.next(); entry; entry = await tar.next()) {
-        if (entry.type === 'file') received.set(entry.name, await tar.bytes());
+        if (entry.type === 'file')
+          received.set(entry.name, await tar.bytes(slabs.take(entry.size)));
       }
     } catch (err) {
       if (!(err instanceof TarFormatError)) throw err;

@@ -19,6 +19,7 @@ import {
   type UploadResponse,
 } from '../protocol/types.js';
 import type { BatchFile, SingleFile, Store } from '../store/store.js';
+import { Slabs } from '../util/slabs.js';
 import { TarFormatError, TarReader } from '../util/tar-read.js';
 import { TarPieces } from '../util/tar-write.js';
 import type { UserStore } from './users.js';
@@ -352,11 +353,13 @@ async function receiveBatch(
   // Small entries are gathered and stored together on the worker pool; large ones stream.
   let pending: BatchFile[] = [];
   let pendingBytes = 0;
+  let slabs = new Slabs();
   const flush = async () => {
     if (pending.length === 0) return;
     const files = pending;
     pending = [];
     pendingBytes = 0;
+    slabs = new Slabs(); // the pending files' slabs go to a worker
     const results = await store.uploadBatch(user, address, files);
     results.forEach((r, i) => {
       record(answer, (files[i] as BatchFile).path, r);
@@ -375,7 +378,11 @@ async function receiveBatch(
       continue;
     }
     if (entry.size <= SMALL_ENTRY) {
-      pending.push({ path, bytes: await contentOf(tar.bytes()), handOver: true });
+      pending.push({
+        path,
+        bytes: await contentOf(tar.bytes(slabs.take(entry.size))),
+        handOver: true,
+      });
       pendingBytes += entry.size;
       if (pending.length >= 256 || pendingBytes >= 8 << 20) await flush();
       continue;

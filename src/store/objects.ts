@@ -16,6 +16,7 @@ import type { HashResult } from '../hash/sha1-file.js';
 import { SHA1_RE } from '../protocol/types.js';
 import { fsyncDir, tempName } from '../util/atomic.js';
 import { writeGathered } from '../util/gathered-write.js';
+import { distinctBuffers } from '../util/slabs.js';
 import { verifiedChunks } from '../util/verify.js';
 import { runInPool } from '../util/worker-pool.js';
 import type { IngestAnswer, IngestItem, IngestResult } from './ingest.js';
@@ -217,7 +218,7 @@ export class ObjectStore {
         items: items.map(({ origin: _, handOver: __, ...item }) => item),
       },
       signal,
-      items.flatMap((i) => (i.handOver && i.bytes ? [i.bytes.buffer as ArrayBuffer] : [])),
+      distinctBuffers(items.flatMap((i) => (i.handOver && i.bytes ? [i.bytes] : []))),
     );
     if (pack) {
       this.packs.add(pack.id, pack.entries);

@@ -54,7 +54,10 @@ export interface BatchFile {
   path: string;
   file?: string;
   bytes?: Uint8Array;
-  /** `bytes` has a buffer of its own that may be handed to a worker (and so detached). */
+  /**
+   * `bytes.buffer` may be handed to a worker (and so detached) with the batch: it holds
+   * nothing but contents of this batch.
+   */
   handOver?: boolean;
 }
 

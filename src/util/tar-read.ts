@@ -92,11 +92,13 @@ export class TarReader {
   }
 
   /**
-   * The rest of the current entry's content in a buffer of its own, so that it can be
-   * handed to a worker whole (a worker gets a copy of all the memory a view belongs to).
+   * The rest of the current entry's content, copied into `out` (as many bytes as are
+   * left), or into a buffer of its own.
    */
-  async bytes(): Promise<Buffer> {
-    const out = Buffer.allocUnsafeSlow(this.left);
+  async bytes(out: Buffer = Buffer.allocUnsafeSlow(this.left)): Promise<Buffer> {
+    if (out.length !== this.left) {
+      throw new RangeError(`${this.left} bytes of content are left, not ${out.length}`);
+    }
     let filled = 0;
     while (this.left > 0) {
       const piece = await this.piece();
