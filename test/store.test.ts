@@ -40,6 +40,11 @@ describe('a manifest handed over as built entries', () => {
     expect(r.notFound.sort()).toEqual([sha1(A), sha1(B)].sort());
     expect(r.snapshot).toMatchObject({ fileCount: 2, size: 11, manifestDigest: built.digest });
     await store.upload('ann', r.snapshot, 'a.txt', { bytes: Buffer.from(A) });
+    // The freeze names what is missing by path, from the entries.
+    await expect(store.freeze('ann', r.snapshot)).rejects.toMatchObject({
+      code: 'MISSING_CONTENT',
+      data: { missing: ['b/b.txt'] },
+    });
     await store.upload('ann', r.snapshot, 'b/b.txt', { bytes: Buffer.from(B) });
     expect(await store.freeze('ann', r.snapshot)).toMatchObject({ frozen: true });
     const again = await Store.open(store.root);

@@ -221,24 +221,31 @@ export class Store {
     const totals = built ? totalsOf(built.entries) : totalsOf(Object.values(fileHashes));
     const record = this.buildRecord(caller, name, tag, params, totals, digest, existing, now);
     await this.records.write(record, false);
-    const declaredHashes = this.hashesOf(digest, fileHashes, built?.hashes);
+    const declaredHashes = await this.hashesOf(
+      digest,
+      () => built?.hashes ?? Object.values(fileHashes).map((e) => e.sha1),
+    );
     const notFound = [...(await this.objects.missing(declaredHashes))];
     return { snapshot: recordToMeta(record), notFound };
   }
 
   /**
-   * The hashes of the manifest with `digest` (`known` when the engine gathered them), kept
+   * The hashes of the manifest with `digest` (`known` gives them when the caller has them), kept
    * for the last manifest asked about: newSnapshot and the freeze after it need them. A
    * list, repeats included, rather than a set: what they are asked for (missing, flush)
    * takes repeats, and a set of a server's 50,000 received hashes took ~60 ms to build.
    */
-  private hashesOf(
+  private async hashesOf(
     digest: string,
-    manifest: Readonly<FileHashes>,
-    known?: Iterable<string>,
-  ): Iterable<string> {
-    if (this.lastHashes?.digest !== digest)
-      this.lastHashes = { digest, hashes: known ?? Object.values(manifest).map((e) => e.sha1) };
+    known?: () => Iterable<string>,
+  ): Promise<Iterable<string>> {
+    if (this.lastHashes?.digest !== digest) {
+      // The manifest is read (and, when remembered as the engine's entries, made into a
+      // map) only when the hashes are not known: a local push's freeze needs no map.
+      const hashes =
+        known?.() ?? Object.values(await this.records.readManifest(digest)).map((e) => e.sha1);
+      this.lastHashes = { digest, hashes };
+    }
     return this.lastHashes.hashes;
   }
 
@@ -490,10 +497,10 @@ export class Store {
 
   private async freezeLocked(record: SnapshotRecord): Promise<SnapshotRecord> {
     if (record.frozen) return record;
-    const manifest = await this.records.readManifest(record.digest);
-    const hashes = this.hashesOf(record.digest, manifest);
+    const hashes = await this.hashesOf(record.digest);
     const absent = await this.objects.missing(hashes);
     if (absent.size > 0) {
+      const manifest = await this.records.readManifest(record.digest);
       const missing = Object.keys(manifest).filter((p) => absent.has(manifest[p]?.sha1 ?? ''));
       throw new SnapupError(
         'MISSING_CONTENT',
