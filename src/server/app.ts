@@ -365,53 +365,39 @@ async function receiveBatch(
       record(answer, (files[i] as BatchFile).path, r);
     });
   };
-  // Whatever of an entry is left unread, the next header's read skips.
-  for (let entry = await nextEntry(tar); entry; entry = await nextEntry(tar)) {
-    const path = entry.name.replace(/^\.\//, '');
-    if (entry.type !== 'file') continue;
-    if (++entries > limits.maxBatchEntries) {
-      throw new SnapupError('TOO_LARGE', `batch has more than ${limits.maxBatchEntries} entries`);
-    }
-    const problem = checkSnapshotPath(path);
-    if (problem) {
-      answer.rejected.push({ path, error: 'BAD_INPUT', message: `${path}: ${problem}` });
-      continue;
-    }
-    if (entry.size <= SMALL_ENTRY) {
-      pending.push({
-        path,
-        bytes: await contentOf(tar.bytes(slabs.take(entry.size))),
-        handOver: true,
-      });
-      pendingBytes += entry.size;
-      if (pending.length >= 256 || pendingBytes >= 8 << 20) await flush();
-      continue;
+  try {
+    // Whatever of an entry is left unread, the next header's read skips.
+    for (let entry = await tar.next(); entry; entry = await tar.next()) {
+      const path = entry.name.replace(/^\.\//, '');
+      if (entry.type !== 'file') continue;
+      if (++entries > limits.maxBatchEntries) {
+        throw new SnapupError('TOO_LARGE', `batch has more than ${limits.maxBatchEntries} entries`);
+      }
+      const problem = checkSnapshotPath(path);
+      if (problem) {
+        answer.rejected.push({ path, error: 'BAD_INPUT', message: `${path}: ${problem}` });
+        continue;
+      }
+      if (entry.size <= SMALL_ENTRY) {
+        pending.push({ path, bytes: await tar.bytes(slabs.take(entry.size)), handOver: true });
+        pendingBytes += entry.size;
+        if (pending.length >= 256 || pendingBytes >= 8 << 20) await flush();
+        continue;
+      }
+      await flush();
+      const stored = await store
+        .upload(user, address, path, { stream: tar.content(), size: entry.size })
+        .catch((err: unknown) => err as Error);
+      // A body that broke off inside this entry is the request's failure, not the file's.
+      if (stored instanceof TarFormatError) throw stored;
+      record(answer, path, stored);
     }
     await flush();
-    const stored = await store
-      .upload(user, address, path, { stream: tar.content(), size: entry.size })
-      .catch((err: unknown) => err as Error);
-    // A body that broke off inside this entry is the request's failure, not the file's.
-    if (stored instanceof TarFormatError) throw badBatch(stored);
-    record(answer, path, stored);
+  } catch (err) {
+    if (!(err instanceof TarFormatError)) throw err;
+    throw new SnapupError('BAD_INPUT', `batch body: ${err.message}`, { field: 'body' });
   }
-  await flush();
   return answer;
-}
-
-/** The batch body's next entry; a malformed body is the client's error. */
-function nextEntry(tar: TarReader) {
-  return contentOf(tar.next());
-}
-
-function contentOf<T>(read: Promise<T>): Promise<T> {
-  return read.catch((err: unknown) => {
-    throw err instanceof TarFormatError ? badBatch(err) : err;
-  });
-}
-
-function badBatch(err: TarFormatError): SnapupError {
-  return new SnapupError('BAD_INPUT', `batch body: ${err.message}`, { field: 'body' });
 }
 
 /** An archive answer: one tar of the files' contents in one buffer, sized up front. */
@@ -420,10 +406,10 @@ function archiveOf(
   entries: readonly FileEntry[],
   contents: readonly Buffer[],
 ): Buffer {
-  // Room for each file's header and padding (two blocks), a PAX name's header and record
-  // (its UTF-8 bytes are at most three per UTF-16 unit), and the end: never a second piece.
+  // Room for each file's header and padding, for the PAX header and record of a name over
+  // 100 bytes (~2,060 bytes more than it), and the end: never a second piece and a copy.
   const estimate = paths.reduce(
-    (sum, path, i) => sum + (contents[i] as Buffer).length + 2048 + 3 * path.length,
+    (sum, path, i) => sum + (contents[i] as Buffer).length + 2048 + 2 * Buffer.byteLength(path),
     1024,
   );
   const tar = new TarPieces(estimate);

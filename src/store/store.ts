@@ -230,10 +230,11 @@ export class Store {
   }
 
   /**
-   * The hashes of the manifest with `digest` (`known` gives them when the caller has them), kept
-   * for the last manifest asked about: newSnapshot and the freeze after it need them. A
-   * list, repeats included, rather than a set: what they are asked for (missing, flush)
-   * takes repeats, and a set of a server's 50,000 received hashes took ~60 ms to build.
+   * The hashes of the manifest with `digest` (`known` gives them when the caller has
+   * them), kept for the last manifest asked about: newSnapshot and the freeze after it
+   * need them. A list, repeats included, rather than a set: what they are asked for
+   * (missing, flush) takes repeats, and a set of a server's 50,000 received hashes took
+   * ~60 ms to build.
    */
   private async hashesOf(
     digest: string,
