@@ -171,7 +171,7 @@ describe('a pull over HTTP', () => {
 });
 
 describe('the client checks an archive answer', () => {
-  it('writes the good files, refuses content that does not match its hash or is left out, and leaves no temp file', async () => {
+  it('writes the good files, refuses content that does not match its hash or size or is left out, and leaves no temp file', async () => {
     const origin = 'http://cb.test';
     const agent = new MockAgent();
     agent.disableNetConnect();
@@ -181,7 +181,9 @@ describe('the client checks an archive answer', () => {
       .reply(200, { extensions: ['archive', 'download'], limits: {} });
     const pack = tar.pack();
     pack.entry({ name: 'good.txt' }, 'good');
-    pack.entry({ name: 'bad.txt' }, 'not what was promised');
+    pack.entry({ name: 'bad.txt' }, 'BAD');
+    pack.entry({ name: 'long.txt' }, 'far longer than the manifest says');
+    pack.entry({ name: 'extra.txt' }, 'not asked for');
     pack.finalize();
     const chunks: Buffer[] = [];
     for await (const chunk of pack) chunks.push(chunk as Buffer);
@@ -202,6 +204,7 @@ describe('the client checks an archive answer', () => {
       const results = await client.restoreBatch({ name: 'app', tag: 'v1' }, [
         item('good.txt', 'good'),
         item('bad.txt', 'bad'),
+        item('long.txt', 'long'),
         item('missing.txt', 'missing'),
       ]);
       expect(results[0]).toBe(4);
@@ -209,7 +212,11 @@ describe('the client checks an archive answer', () => {
         code: 'CORRUPT_OBJECT',
         message: /bad\.txt: the server sent/,
       });
-      expect(results[2]).toMatchObject({ code: 'BAD_RESPONSE', message: /missing\.txt/ });
+      expect(results[2]).toMatchObject({
+        code: 'BAD_RESPONSE',
+        message: /long\.txt: .* sent 33 bytes in its archive answer for a file of 4/,
+      });
+      expect(results[3]).toMatchObject({ code: 'BAD_RESPONSE', message: /missing\.txt/ });
       expect(readdirSync(dir)).toEqual(['good.txt']);
     } finally {
       await client.close();

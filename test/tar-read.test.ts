@@ -201,6 +201,35 @@ describe('tar reader', () => {
     }
   });
 
+  it('either reads or refuses with a TarFormatError any damage to an archive', async () => {
+    // The server reads what any client sends: bytes flipped anywhere, at a fixed seed.
+    const body = await collectBytes(tarStreamArchive());
+    let seed = 12345;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    let refused = 0;
+    for (let round = 0; round < 300; round++) {
+      const damaged = Buffer.from(body);
+      const at = Math.floor(random() * Math.min(damaged.length, 4096));
+      for (let k = 0; k < 1 + Math.floor(random() * 4); k++)
+        damaged[at + k] = Math.floor(random() * 256);
+      const cut = random() < 0.3 ? Math.floor(random() * damaged.length) : damaged.length;
+      const outcome: Awaited<ReturnType<typeof readAll>> | Error = await readAll(
+        chunksOf(damaged.subarray(0, cut), 333),
+      ).catch((err: Error) => err);
+      if (outcome instanceof Error) {
+        expect(outcome).toBeInstanceOf(TarFormatError);
+        refused++;
+      } else {
+        // Read whole: every entry has exactly the bytes its header promised.
+        for (const e of outcome) expect(e.content.length).toBe(e.size);
+      }
+    }
+    expect(refused).toBeGreaterThan(50);
+  });
+
   it('refuses PAX metadata over its bound instead of buffering it', async () => {
     const big = header('PaxHeader', 64 << 20, 'x');
     expect((await failure(Buffer.concat([big, Buffer.alloc(4096)]))).message).toMatch(/too much/);

@@ -389,26 +389,37 @@ export class CbClient implements PushTarget, PullSource {
       signal,
     });
     if (res.status !== 200) await this.answer(res, 'archive download');
-    const received = new Map<string, Uint8Array>();
+    const origin = this.transport.baseUrl.origin;
+    const sizes = new Map(items.map((i) => [i.path, i.size]));
+    const received = new Map<string, Uint8Array | Error>();
     const tar = new TarReader(res.body);
     try {
       for (let entry = await tar.next(); entry; entry = await tar.next()) {
-        if (entry.type === 'file')
-          received.set(entry.name, await tar.bytes(slabs.take(entry.size)));
+        const size = sizes.get(entry.name);
+        // Only what was asked for is read, and only at its size: a wrong header must not
+        // make the client allocate what it says.
+        if (entry.type !== 'file' || size === undefined) continue;
+        received.set(
+          entry.name,
+          entry.size === size
+            ? await tar.bytes(slabs.take(size))
+            : new SnapupError(
+                'BAD_RESPONSE',
+                `${entry.name}: ${origin} sent ${entry.size} bytes in its archive answer for a file of ${size}`,
+                { path: entry.name },
+              ),
+        );
       }
     } catch (err) {
       if (!(err instanceof TarFormatError)) throw err;
-      throw new SnapupError(
-        'BAD_RESPONSE',
-        `${this.transport.baseUrl.origin}: archive answer: ${err.message}`,
-      );
+      throw new SnapupError('BAD_RESPONSE', `${origin}: archive answer: ${err.message}`);
     }
     return items.map(
       (item) =>
         received.get(item.path) ??
         new SnapupError(
           'BAD_RESPONSE',
-          `${item.path}: ${this.transport.baseUrl.origin} left this file out of its archive answer`,
+          `${item.path}: ${origin} left this file out of its archive answer`,
           { path: item.path },
         ),
     );
