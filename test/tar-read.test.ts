@@ -163,15 +163,18 @@ describe('tar reader', () => {
     base256[0] = 0x80;
     base256.writeUInt16BE(600, 10);
     const padded = Buffer.concat([content, Buffer.alloc(424)]);
-    const entries = await readAll(
-      chunksOf(
-        Buffer.concat([pax, header('p', 0), padded, header('b', base256), padded, END]),
-        100,
-      ),
-    );
+    // A GNU long name between a PAX size and its entry is read at its own size.
+    const name = Buffer.from(`${'l'.repeat(150)}\0`);
+    const longName = Buffer.concat([header('././@LongLink', name.length, 'L'), name]);
+    const body = Buffer.concat([
+      ...[pax, header('p', 0), padded, header('b', base256), padded],
+      ...[pax, longName, Buffer.alloc(512 - name.length), header('short', 0), padded, END],
+    ]);
+    const entries = await readAll(chunksOf(body, 100));
     expect(entries.map((e) => [e.name, e.size, e.content.equals(content)])).toEqual([
       ['p', 600, true],
       ['b', 600, true],
+      ['l'.repeat(150), 600, true],
     ]);
   });
 

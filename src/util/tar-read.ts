@@ -65,16 +65,18 @@ export class TarReader {
       if (!checksumMatches(h, base)) {
         throw new TarFormatError(`not a tar stream: bad header checksum at byte ${start}`);
       }
-      const size = paxSize ?? sizeField(h, base, start);
+      const own = sizeField(h, base, start);
       const flag = h[base + 156] ?? 0;
       if (flag === 0x78 /* x */ || flag === 0x67 /* g */ || flag === 0x4c /* L */) {
-        const meta = await this.meta(size, start);
+        const meta = await this.meta(own, start);
         // A global header ('g') sets defaults for the whole archive; no writer we take
         // from sends one, and a path in it would name every entry alike: ignored.
         if (flag === 0x78) ({ path: paxPath, size: paxSize } = paxRecords(meta, start));
         else if (flag === 0x4c) longName = cString(meta, 0, meta.length);
         continue;
       }
+      // A PAX size is the next entry's, over its header's (which tops out at 8 GiB).
+      const size = paxSize ?? own;
       this.left = size;
       this.padding = padOf(size);
       return {
