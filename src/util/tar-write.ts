@@ -128,7 +128,12 @@ function paxRecord(key: string, value: string): Buffer {
   return Buffer.from(`${length} ${key}=${value}\n`, 'utf8');
 }
 
-/** Writes a ustar header block into `h` at `at`. */
+/**
+ * Writes a ustar header block into `h` at `at`: a copy of the block every header with this
+ * mode and type shares, then the name, prefix and size, and the checksum from the shared
+ * block's sum and theirs (formatting each field as a string cost ~3.8 µs a header, 0.19 s
+ * of the client's main thread for 50,000 small files).
+ */
 function writeHeader(
   h: Buffer,
   at: number,
@@ -139,21 +144,55 @@ function writeHeader(
   type: '0' | 'x',
 ): void {
   if (size > SIZE_MAX) throw new RangeError(`tar entry of ${size} bytes is too large`);
-  h.fill(0, at, at + BLOCK);
+  const shared = sharedHeader(mode, type);
+  shared.block.copy(h, at);
+  let sum = shared.sum;
   name.copy(h, at);
-  octal(h, at + 100, 8, mode);
-  octal(h, at + 108, 8, 0); // uid
-  octal(h, at + 116, 8, 0); // gid
-  octal(h, at + 124, 12, size);
-  octal(h, at + 136, 12, 0); // mtime: the content is what counts
-  h.write(type, at + 156, 'latin1');
-  h.write('ustar\0' + '00', at + 257, 'latin1');
-  prefix?.copy(h, at + 345);
-  // The checksum is taken with its own field read as eight spaces.
-  h.fill(0x20, at + 148, at + 156);
-  let sum = 0;
-  for (let i = at; i < at + BLOCK; i++) sum += h[i] ?? 0;
-  h.write(`${sum.toString(8).padStart(6, '0')}\0 `, at + 148, 'latin1');
+  for (const b of name) sum += b;
+  if (prefix) {
+    prefix.copy(h, at + 345);
+    for (const b of prefix) sum += b;
+  }
+  // Eleven octal digits over the shared block's "00000000000": each adds its value.
+  let rest = size;
+  for (let i = at + 134; i >= at + 124; i--) {
+    const digit = rest % 8;
+    h[i] = 0x30 + digit;
+    sum += digit;
+    rest = Math.floor(rest / 8);
+  }
+  // Six octal digits, NUL, space: the checksum field (counted as eight spaces in `sum`).
+  for (let i = at + 153; i >= at + 148; i--) {
+    h[i] = 0x30 + (sum & 7);
+    sum >>= 3;
+  }
+  h[at + 154] = 0;
+  h[at + 155] = 0x20;
+}
+
+/** The header block of an empty name and size with `mode` and `type`, and its byte sum. */
+const shared = new Map<string, { block: Buffer; sum: number }>();
+
+function sharedHeader(mode: number, type: '0' | 'x'): { block: Buffer; sum: number } {
+  const key = `${mode}${type}`;
+  let header = shared.get(key);
+  if (!header) {
+    const block = Buffer.alloc(BLOCK);
+    octal(block, 100, 8, mode);
+    octal(block, 108, 8, 0); // uid
+    octal(block, 116, 8, 0); // gid
+    octal(block, 124, 12, 0); // size, written per entry
+    octal(block, 136, 12, 0); // mtime: the content is what counts
+    block.write(type, 156, 'latin1');
+    block.write('ustar\0' + '00', 257, 'latin1');
+    // The checksum is taken with its own field read as eight spaces.
+    block.fill(0x20, 148, 156);
+    let sum = 0;
+    for (const b of block) sum += b;
+    header = { block, sum };
+    shared.set(key, header);
+  }
+  return header;
 }
 
 /** A zero-padded octal number ending in NUL, filling `width` bytes at `at`. */
