@@ -76,6 +76,32 @@ describe('tar writer', () => {
     expectFiles(got, FILES);
   });
 
+  it('writes each header field as ustar lays it out, the checksum over the whole block', () => {
+    const tar = new TarPieces();
+    tar.add(
+      `${'p'.repeat(120)}/name.txt`,
+      70_000,
+      (into, at) => {
+        into.fill(1, at, at + 70_000);
+        return 70_000;
+      },
+      0o755,
+    );
+    const h = Buffer.concat([...tar.take(), ...tar.end()]).subarray(0, 512);
+    const field = (at: number, width: number) => h.toString('latin1', at, at + width);
+    expect(field(0, 9)).toBe('name.txt\0');
+    expect(field(100, 8)).toBe('0000755\0');
+    expect(field(108, 16)).toBe('0000000\x000000000\0');
+    expect(field(124, 12)).toBe(`${(70_000).toString(8).padStart(11, '0')}\0`);
+    expect(field(136, 12)).toBe('00000000000\0');
+    expect(field(156, 1)).toBe('0');
+    expect(field(257, 8)).toBe('ustar\x0000');
+    expect(field(345, 121)).toBe(`${'p'.repeat(120)}\0`);
+    let sum = 0;
+    for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 0x20 : (h[i] as number);
+    expect(field(148, 8)).toBe(`${sum.toString(8).padStart(6, '0')}\0 `);
+  });
+
   it('is a valid archive for GNU tar', () => {
     const dir = tempDir();
     const file = join(dir, 'batch.tar');
