@@ -322,11 +322,7 @@ class PushSession {
     // A target that takes the engine's own entries gets them instead of the request's map.
     if (!target.takesBuiltEntries)
       return target.newSnapshot({ ...request, fileHashes: this.fileHashes }, signal);
-    return target.newSnapshot(request, signal, {
-      digest: this.digest,
-      hashes: new Set(this.files.map((f) => f.sha1)),
-      entries: this.files,
-    });
+    return target.newSnapshot(request, signal, { digest: this.digest, entries: this.files });
   }
 
   /** Contents the hash workers stored while hashing count as sent, once each. */

@@ -33,7 +33,7 @@ export interface PushTarget {
   /** Who the snapshots are made as (their owner), when the target knows. */
   readonly user?: string | undefined;
   /**
-   * Takes the engine's manifest as `built` (its sorted entries, digest and hashes) instead
+   * Takes the engine's manifest as `built` (its sorted entries and their digest) instead
    * of a `fileHashes` map in the request, so that no 50,000-key map is built only to be
    * written out: the local store (which also skips checking and digesting it again) and
    * the HTTP client (which writes the request's JSON from the entries). Others get

@@ -80,8 +80,6 @@ export interface PathEntry extends FileEntry {
 /** A manifest the engine built from a walk, for a target that takes one (PushTarget.takesBuiltEntries). */
 export interface BuiltManifest {
   digest: string;
-  /** The manifest's distinct content hashes. */
-  hashes: ReadonlySet<string>;
   /**
    * Its entries, sorted by path, paths checked against B.6 by the walk. Handed over: the
    * store may keep them (and make the map from them later), so they are not changed after.

@@ -161,9 +161,9 @@ export class Store {
 
   /**
    * A1. A request from over the wire is validated here; `built` (the in-process engine's
-   * own manifest: entries sorted by path and checked by its walk, their digest and
-   * distinct hashes) takes the place of `fileHashes`, which is then neither built,
-   * checked nor digested again.
+   * own manifest: entries sorted by path and checked by its walk, and their digest)
+   * takes the place of `fileHashes`, which is then neither built, checked nor digested
+   * again.
    */
   async newSnapshot(
     caller: string,
@@ -221,9 +221,8 @@ export class Store {
     const totals = built ? totalsOf(built.entries) : totalsOf(Object.values(fileHashes));
     const record = this.buildRecord(caller, name, tag, params, totals, digest, existing, now);
     await this.records.write(record, false);
-    const declaredHashes = await this.hashesOf(
-      digest,
-      () => built?.hashes ?? Object.values(fileHashes).map((e) => e.sha1),
+    const declaredHashes = await this.hashesOf(digest, () =>
+      (built ? built.entries : Object.values(fileHashes)).map((e) => e.sha1),
     );
     const notFound = [...(await this.objects.missing(declaredHashes))];
     return { snapshot: recordToMeta(record), notFound };

@@ -171,11 +171,11 @@ function writeHeader(
 }
 
 /** The header block of an empty name and size with `mode` and `type`, and its byte sum. */
-const shared = new Map<string, { block: Buffer; sum: number }>();
+const sharedHeaders = new Map<string, { block: Buffer; sum: number }>();
 
 function sharedHeader(mode: number, type: '0' | 'x'): { block: Buffer; sum: number } {
   const key = `${mode}${type}`;
-  let header = shared.get(key);
+  let header = sharedHeaders.get(key);
   if (!header) {
     const block = Buffer.alloc(BLOCK);
     octal(block, 100, 8, mode);
@@ -190,7 +190,7 @@ function sharedHeader(mode: number, type: '0' | 'x'): { block: Buffer; sum: numb
     let sum = 0;
     for (const b of block) sum += b;
     header = { block, sum };
-    shared.set(key, header);
+    sharedHeaders.set(key, header);
   }
   return header;
 }
