@@ -5,8 +5,20 @@
  * per-entry streams, header objects and octal parsing. Reads ustar and GNU headers, PAX
  * `path` and `size` records and GNU long names; every header's checksum is checked.
  */
+import {
+  BLOCK,
+  CHECKSUM,
+  MAGIC,
+  MODE,
+  NAME,
+  NAME_MAX,
+  PREFIX,
+  PREFIX_MAX,
+  padded,
+  SIZE,
+  TYPE,
+} from './tar-layout.js';
 
-const BLOCK = 512;
 /** PAX records and GNU long names are read whole: a header bigger than this is refused. */
 const META_MAX = 1 << 20;
 const EMPTY = Buffer.alloc(0);
@@ -66,7 +78,7 @@ export class TarReader {
         throw new TarFormatError(`not a tar stream: bad header checksum at byte ${start}`);
       }
       const own = sizeField(h, base, start);
-      const flag = h[base + 156] ?? 0;
+      const flag = h[base + TYPE] ?? 0;
       if (flag === 0x78 /* x */ || flag === 0x67 /* g */ || flag === 0x4c /* L */) {
         const meta = await this.meta(own, start);
         // A global header ('g') sets defaults for the whole archive; no writer we take
@@ -78,7 +90,7 @@ export class TarReader {
       // A PAX size is the next entry's, over its header's (which tops out at 8 GiB).
       const size = paxSize ?? own;
       this.left = size;
-      this.padding = padOf(size);
+      this.padding = padded(size) - size;
       return {
         name: paxPath ?? longName ?? ustarName(h, base),
         type:
@@ -88,7 +100,7 @@ export class TarReader {
               ? 'directory'
               : 'other',
         size,
-        mode: octalField(h, base + 100, 8, start, 'mode'),
+        mode: octalField(h, base + MODE, 8, start, 'mode'),
       };
     }
   }
@@ -165,7 +177,7 @@ export class TarReader {
     }
     this.left = size;
     const meta = await this.bytes();
-    await this.skip(padOf(size));
+    await this.skip(padded(size) - size);
     return meta;
   }
 
@@ -207,10 +219,6 @@ export class TarReader {
   }
 }
 
-function padOf(size: number): number {
-  return (BLOCK - (size % BLOCK)) % BLOCK;
-}
-
 function isZeroBlock(h: Buffer, base: number): boolean {
   for (let i = base; i < base + BLOCK; i++) if (h[i] !== 0) return false;
   return true;
@@ -221,24 +229,24 @@ function isZeroBlock(h: Buffer, base: number): boolean {
  * eight spaces: unsigned, or signed as some old tars summed.
  */
 function checksumMatches(h: Buffer, base: number): boolean {
-  const stored = octalDigits(h, base + 148, 8);
+  const stored = octalDigits(h, base + CHECKSUM, 8);
   let field = 0;
-  for (let i = base + 148; i < base + 156; i++) field += h[i] as number;
+  for (let i = base + CHECKSUM; i < base + CHECKSUM + 8; i++) field += h[i] as number;
   let sum = 8 * 0x20 - field;
   for (let i = base; i < base + BLOCK; i++) sum += h[i] as number;
   if (stored === sum) return true;
   let high = 0; // each byte over 127 counts 256 less when signed
   for (let i = base; i < base + BLOCK; i++) if ((h[i] as number) > 127) high++;
-  for (let i = base + 148; i < base + 156; i++) if ((h[i] as number) > 127) high--;
+  for (let i = base + CHECKSUM; i < base + CHECKSUM + 8; i++) if ((h[i] as number) > 127) high--;
   return stored === sum - 256 * high;
 }
 
 /** The size field: octal digits, or GNU's base-256 for sizes of 8 GiB and more. */
 function sizeField(h: Buffer, base: number, start: number): number {
-  const first = h[base + 124] as number;
-  if (!(first & 0x80)) return octalField(h, base + 124, 12, start, 'size');
+  const first = h[base + SIZE] as number;
+  if (!(first & 0x80)) return octalField(h, base + SIZE, 12, start, 'size');
   let value = first & 0x7f;
-  for (let i = base + 125; i < base + 136; i++) value = value * 256 + (h[i] as number);
+  for (let i = base + SIZE + 1; i < base + SIZE + 12; i++) value = value * 256 + (h[i] as number);
   if (!Number.isSafeInteger(value)) {
     throw new TarFormatError(`tar header at byte ${start}: size is too large`);
   }
@@ -272,11 +280,11 @@ function octalDigits(h: Buffer, at: number, width: number): number {
 
 /** The name field, joined to the prefix field in POSIX ustar headers ("ustar\0"). */
 function ustarName(h: Buffer, base: number): string {
-  const name = cString(h, base, base + 100);
+  const name = cString(h, base + NAME, base + NAME + NAME_MAX);
   const posix =
-    h[base + 257] === 0x75 && h.toString('latin1', base + 257, base + 263) === 'ustar\0';
-  if (!posix || h[base + 345] === 0) return name;
-  return `${cString(h, base + 345, base + 500)}/${name}`;
+    h[base + MAGIC] === 0x75 && h.toString('latin1', base + MAGIC, base + MAGIC + 6) === 'ustar\0';
+  if (!posix || h[base + PREFIX] === 0) return name;
+  return `${cString(h, base + PREFIX, base + PREFIX + PREFIX_MAX)}/${name}`;
 }
 
 /** UTF-8 text up to the first NUL (or `end`). */

@@ -5,9 +5,23 @@
  * Headers are ustar; a name too long for ustar's name and prefix fields goes in a PAX
  * `path` record before its header, as GNU tar and tar-stream write it.
  */
-const BLOCK = 512;
-const NAME_MAX = 100;
-const PREFIX_MAX = 155;
+import {
+  BLOCK,
+  CHECKSUM,
+  GID,
+  MAGIC,
+  MODE,
+  MTIME,
+  NAME,
+  NAME_MAX,
+  PREFIX,
+  PREFIX_MAX,
+  padded,
+  SIZE,
+  TYPE,
+  UID,
+} from './tar-layout.js';
+
 /** Eleven octal digits: the largest size a ustar header holds (8 GiB - 1). */
 const SIZE_MAX = 0o77777777777;
 
@@ -97,11 +111,6 @@ export class TarPieces {
   }
 }
 
-/** `size` rounded up to whole blocks. */
-function padded(size: number): number {
-  return Math.ceil(size / BLOCK) * BLOCK;
-}
-
 /** ustar's name and prefix for `path`, or undefined when it needs a PAX record. */
 function splitName(path: Buffer): [Buffer | undefined, Buffer] | undefined {
   if (path.length <= NAME_MAX) return [undefined, path];
@@ -147,27 +156,27 @@ function writeHeader(
   const shared = sharedHeader(mode, type);
   shared.block.copy(h, at);
   let sum = shared.sum;
-  name.copy(h, at);
+  name.copy(h, at + NAME);
   for (const b of name) sum += b;
   if (prefix) {
-    prefix.copy(h, at + 345);
+    prefix.copy(h, at + PREFIX);
     for (const b of prefix) sum += b;
   }
   // Eleven octal digits over the shared block's "00000000000": each adds its value.
   let rest = size;
-  for (let i = at + 134; i >= at + 124; i--) {
+  for (let i = at + SIZE + 10; i >= at + SIZE; i--) {
     const digit = rest % 8;
     h[i] = 0x30 + digit;
     sum += digit;
     rest = Math.floor(rest / 8);
   }
   // Six octal digits, NUL, space: the checksum field (counted as eight spaces in `sum`).
-  for (let i = at + 153; i >= at + 148; i--) {
+  for (let i = at + CHECKSUM + 5; i >= at + CHECKSUM; i--) {
     h[i] = 0x30 + (sum & 7);
     sum >>= 3;
   }
-  h[at + 154] = 0;
-  h[at + 155] = 0x20;
+  h[at + CHECKSUM + 6] = 0;
+  h[at + CHECKSUM + 7] = 0x20;
 }
 
 /** The header block of an empty name and size with `mode` and `type`, and its byte sum. */
@@ -178,15 +187,15 @@ function sharedHeader(mode: number, type: '0' | 'x'): { block: Buffer; sum: numb
   let header = sharedHeaders.get(key);
   if (!header) {
     const block = Buffer.alloc(BLOCK);
-    octal(block, 100, 8, mode);
-    octal(block, 108, 8, 0); // uid
-    octal(block, 116, 8, 0); // gid
-    octal(block, 124, 12, 0); // size, written per entry
-    octal(block, 136, 12, 0); // mtime: the content is what counts
-    block.write(type, 156, 'latin1');
-    block.write('ustar\0' + '00', 257, 'latin1');
+    octal(block, MODE, 8, mode);
+    octal(block, UID, 8, 0);
+    octal(block, GID, 8, 0);
+    octal(block, SIZE, 12, 0); // written per entry
+    octal(block, MTIME, 12, 0); // the content is what counts
+    block.write(type, TYPE, 'latin1');
+    block.write('ustar\0' + '00', MAGIC, 'latin1');
     // The checksum is taken with its own field read as eight spaces.
-    block.fill(0x20, 148, 156);
+    block.fill(0x20, CHECKSUM, CHECKSUM + 8);
     let sum = 0;
     for (const b of block) sum += b;
     header = { block, sum };
