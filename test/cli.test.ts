@@ -124,14 +124,14 @@ describe('snapup CLI', () => {
 
   it('manifest --json of many files is one document: every file, the digest, the peak memory', async () => {
     const src = tempDir();
-    const files: Record<string, string> = { 'q"uote.txt': 'q' };
+    const files: Record<string, string> = { 'q"uote.txt': 'q', 'sp ace ü\u00e9.txt': 'u' };
     for (let i = 0; i < 2500; i++) files[`d${i % 9}/f${i}`] = `c${i}`;
     writeTree(src, files);
     const env = { env: { XDG_CACHE_HOME: tempDir() } };
     const r = await runCli(['manifest', src, '--json'], env);
     expect(r.code).toBe(0);
     const doc = JSON.parse(r.stdout);
-    expect(doc.files).toHaveLength(2501);
+    expect(doc.files).toHaveLength(2502);
     expect(doc.files.map((f: { path: string }) => f.path)).toEqual(Object.keys(files).sort());
     expect(doc.files[0]).toEqual({
       path: 'd0/f0',
@@ -141,7 +141,7 @@ describe('snapup CLI', () => {
     });
     expect(doc.peakRssBytes).toBeGreaterThan(0);
     const text = await runCli(['manifest', src], env);
-    expect(text.stdout).toContain(`# 2501 files, digest ${doc.digest}`);
+    expect(text.stdout).toContain(`# 2502 files, digest ${doc.digest}`);
     const empty = await runCli(['manifest', tempDir(), '--json'], env);
     expect(JSON.parse(empty.stdout)).toMatchObject({ files: [], bytes: 0 });
   });

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { peakRssBytes, StageClock } from '../engine/events.js';
 import { buildManifest } from '../hash/manifest.js';
+import { permissionsJson } from '../protocol/manifest.js';
 import { globals, interruptSignal, progressFor } from './context.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -40,8 +41,9 @@ export function manifestCommand(): Command {
         write(`{\n  "digest": "${manifest.digest}",\n  "bytes": ${manifest.bytes},\n  "files": [`);
         let piece = '';
         manifest.files.forEach((f, i) => {
-          const { path, sha1, size, permissions } = f;
-          piece += `${i === 0 ? '' : ','}\n    ${JSON.stringify({ path, sha1, size, permissions })}`;
+          // By hand, as JSON.stringify of the same object writes it: an object serialised
+          // per file was ~90 ms of a 50,000-file manifest.
+          piece += `${i === 0 ? '' : ','}\n    {"path":${JSON.stringify(f.path)},"sha1":"${f.sha1}","size":${f.size},"permissions":${permissionsJson(f.permissions)}}`;
           if (i % 1000 === 999) {
             write(piece);
             piece = '';

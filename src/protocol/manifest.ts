@@ -95,12 +95,20 @@ export function fileHashesOf(entries: readonly PathEntry[]): FileHashes {
   return out;
 }
 
-const PERMISSIONS_JSON = [
+const PERMISSIONS_JSON: readonly string[] = [
   '{"ro":false,"exe":false}',
   '{"ro":false,"exe":true}',
   '{"ro":true,"exe":false}',
   '{"ro":true,"exe":true}',
 ];
+
+/**
+ * `JSON.stringify(p)` of shared permissions (ro first, as they are built), without
+ * serialising an object per file of a manifest written out.
+ */
+export function permissionsJson(p: Permissions): string {
+  return PERMISSIONS_JSON[(p.ro ? 2 : 0) + (p.exe ? 1 : 0)] as string;
+}
 
 /**
  * The JSON of `fileHashesOf(entries)`, written from the entries in pieces of 1,000: the
@@ -116,9 +124,8 @@ export function* manifestJson(entries: readonly PathEntry[]): Generator<string> 
     const end = Math.min(entries.length, start + PIECE);
     for (let i = start; i < end; i++) {
       const e = entries[i] as PathEntry;
-      const perms = PERMISSIONS_JSON[(e.permissions.ro ? 2 : 0) + (e.permissions.exe ? 1 : 0)];
       const size = e.size === undefined ? '' : `,"size":${e.size}`;
-      text += `${i === start ? '' : ','}${JSON.stringify(e.path)}:{"sha1":"${e.sha1}","permissions":${perms}${size}}`;
+      text += `${i === start ? '' : ','}${JSON.stringify(e.path)}:{"sha1":"${e.sha1}","permissions":${permissionsJson(e.permissions)}${size}}`;
     }
     yield end === entries.length ? `${text}}` : text;
   }
