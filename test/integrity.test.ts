@@ -271,6 +271,47 @@ describe('integrity', () => {
     expect(readCache(file).paths).toEqual(['a.txt']);
   });
 
+  it('saves the hash cache of a push that fails after hashing; a cache it cannot write is a warning before the summary', async () => {
+    const src = tempDir();
+    writeTree(src, { 'a.txt': 'a', 'b.txt': 'b' });
+    const store = await openStore(join(tempDir(), 'store'));
+    const refusing: PushTarget = {
+      ...intercept(store, () => {}),
+      newSnapshot: () => Promise.reject(new SnapupError('CONFLICT', 'refused for the test')),
+    };
+    const cacheDir = tempDir();
+    await expect(push({ dir: src, target: refusing, name: 'f', cacheDir })).rejects.toThrow(
+      'refused for the test',
+    );
+    const { realpathSync } = await import('node:fs');
+    // Saved before the push negotiated: the next one hashes nothing.
+    expect(readCache(HashCache.fileFor(cacheDir, realpathSync(src))).paths.sort()).toEqual([
+      'a.txt',
+      'b.txt',
+    ]);
+    expect(await push({ dir: src, target: store, name: 'f', cacheDir })).toMatchObject({
+      hashedFiles: 0,
+      cachedFiles: 2,
+    });
+
+    const blocked = tempDir();
+    writeFileSync(join(blocked, 'hashes'), 'a file where the cache folder would be');
+    const events: string[] = [];
+    const s = await push({
+      dir: src,
+      target: store,
+      name: 'g',
+      cacheDir: blocked,
+      onEvent: (e) => {
+        if (e.type === 'summary') events.push('summary');
+        if (e.type === 'warning' && e.message.startsWith('could not save the hash cache'))
+          events.push('warning');
+      },
+    });
+    expect(s.uploadedFiles).toBe(0);
+    expect(events).toEqual(['warning', 'summary']);
+  });
+
   it('saves the cache after re-hashing a racy entry, so the next push trusts it', async () => {
     const src = tempDir();
     writeTree(src, { 'a.txt': 'a' });
