@@ -148,6 +148,7 @@ describe('snapup bench (estimate)', () => {
     expect(human.code).toBe(0);
     expect(human.stdout).toMatch(/duplicates inside the tree\s+1\s+1 B/);
     expect(human.stdout).toMatch(/request plan: one single-request upload/);
+    expect(human.stdout).toMatch(/deduplication saves 1 B \(33\.3%\)/);
     const json = JSON.parse((await runCli(['bench', src, '--json', '--no-cache'], { env })).stdout);
     expect(json).toMatchObject({ kind: 'bench', files: 3, uniqueFiles: 2, wouldSendBytes: 2 });
     expect((await runCli(['ls'], { env })).stdout).toBe('no snapshots\n');

@@ -285,7 +285,7 @@ describe('integrity', () => {
     );
     const { realpathSync } = await import('node:fs');
     // Saved before the push negotiated: the next one hashes nothing.
-    expect(readCache(HashCache.fileFor(cacheDir, realpathSync(src))).paths.sort()).toEqual([
+    expect([...readCache(HashCache.fileFor(cacheDir, realpathSync(src))).paths].sort()).toEqual([
       'a.txt',
       'b.txt',
     ]);

@@ -3,7 +3,7 @@ import { type Estimate, estimate } from '../engine/estimate.js';
 import { DEFAULT_SINGLE_MAX } from '../engine/push.js';
 import { parseAddress } from '../protocol/types.js';
 import { globals, interruptSignal, printJson, progressFor, withBackend } from './context.js';
-import { formatBytes, formatMs, parseSize, table } from './format.js';
+import { formatBytes, formatMs, formatShare, parseSize, table } from './format.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -57,7 +57,7 @@ would send, the request plan, and the hashing throughput. Add --json for tools.`
 }
 
 function describe(e: Estimate): string {
-  const pct = (part: number) => (e.bytes === 0 ? '-' : `${((100 * part) / e.bytes).toFixed(1)}%`);
+  const pct = (part: number) => formatShare(part, e.bytes);
   const rows: string[][] = [
     ['files in the tree', String(e.files), formatBytes(e.bytes), '100%'],
     ['unique contents', String(e.uniqueFiles), formatBytes(e.uniqueBytes), pct(e.uniqueBytes)],
@@ -100,7 +100,7 @@ function describe(e: Estimate): string {
   const lines = [
     table(['', 'FILES', 'BYTES', 'SHARE'], rows),
     '',
-    `deduplication saves ${formatBytes(e.savedBytes)} (${e.savedPercent.toFixed(1)}%)`,
+    `deduplication saves ${formatBytes(e.savedBytes)} (${formatShare(e.savedBytes, e.bytes)})`,
     `request plan: ${plan}`,
     h.files > 0
       ? `hashing: ${h.files} files, ${formatBytes(h.bytes)} in ${formatMs(h.ms)} (${h.mbPerSec.toFixed(0)} MB/s, ${h.filesPerSec.toFixed(0)} files/s); ${h.cachedFiles} from the cache`

@@ -13,6 +13,18 @@ export function formatBytes(n: number): string {
   return u === 0 ? `${v} ${units[u]}` : `${v.toFixed(1)} ${units[u]}`;
 }
 
+/**
+ * `part` of `whole` as a percentage with one decimal, never rounded to 0.0% or 100.0%
+ * when it is not exactly that: 6 bytes to send of 27 KiB is "<0.1%", not "0.0%".
+ */
+export function formatShare(part: number, whole: number): string {
+  if (whole === 0) return '-';
+  const pct = (100 * part) / whole;
+  if (part > 0 && pct < 0.05) return '<0.1%';
+  if (part < whole && pct >= 99.95) return '>99.9%';
+  return `${pct.toFixed(1)}%`;
+}
+
 export function formatMs(ms: number): string {
   return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(2)} s`;
 }
