@@ -1,0 +1,47 @@
+/** The terminal progress display of the CLI. */
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { progressSink } from '../src/cli/progress.js';
+
+/** A stream that says it is a terminal, keeping what is written to it. */
+function fakeTerminal() {
+  const stream = Object.assign(new PassThrough(), { isTTY: true, columns: 160 });
+  let text = '';
+  stream.on('data', (chunk: Buffer) => {
+    text += chunk.toString();
+  });
+  return { stream, text: () => text };
+}
+
+const uploads = (n: number) =>
+  Array.from({ length: n }, (_, i) => ({
+    type: 'upload' as const,
+    files: i + 1,
+    bytes: (i + 1) * 1000,
+    totalFiles: n,
+    totalBytes: n * 1000,
+  }));
+
+describe('progressSink', () => {
+  it('draws a bar whose last frame is the last event, however many came in between', async () => {
+    const term = fakeTerminal();
+    const { sink, stop } = progressSink({ bars: true, warnings: true, stream: term.stream });
+    sink({ type: 'stage', stage: 'upload', state: 'start' });
+    // All within the throttle's window: only the first and the last reach the bar.
+    for (const e of uploads(20_000)) sink(e);
+    stop();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(term.text()).toContain('upload');
+    expect(term.text()).toContain('20000/20000');
+    expect(term.text()).toContain('19.1 MiB of 19.1 MiB');
+  });
+
+  it('writes nothing for progress without bars, but still prints warnings', () => {
+    const term = fakeTerminal();
+    const { sink, stop } = progressSink({ bars: false, warnings: true, stream: term.stream });
+    for (const e of uploads(1000)) sink(e);
+    sink({ type: 'warning', message: 'skipping a', path: '/x/a' });
+    stop();
+    expect(term.text()).toBe('warning: skipping a\n');
+  });
+});
