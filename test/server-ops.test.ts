@@ -105,6 +105,39 @@ describe('server operations', () => {
     expect(readdirSync(tmp)).toEqual([]);
   });
 
+  it('a server out of space answers 507; the CLI names it, says the push resumes, and it does', async () => {
+    const server = await testServer();
+    try {
+      const { fsError } = await import('../src/errors.js');
+      const full = () =>
+        Promise.reject(
+          fsError(Object.assign(new Error('ENOSPC'), { code: 'ENOSPC' }), 'objects', 'copy'),
+        );
+      const store = server.store as unknown as Record<string, unknown>;
+      const kept = { upload: store.upload, uploadBatch: store.uploadBatch, single: store.single };
+      Object.assign(store, { upload: full, uploadBatch: full, single: full });
+      const src = tempDir();
+      writeTree(src, { 'x.txt': 'x', 'y/z.txt': 'z' });
+      const env = {
+        SNAPUP_USER: 'alice',
+        SNAPUP_PASSWORD: 'alice-password',
+        XDG_CACHE_HOME: tempDir(),
+      };
+      const args = ['push', src, '--server', server.url, '--name', 'full'];
+      const failed = await runCli(args, { env });
+      expect(failed.code).toBe(6);
+      expect(failed.stderr).toContain('the server is out of space (HTTP 507)');
+      expect(failed.stderr).toContain('run the same command again to resume');
+      expect(failed.stderr).not.toMatch(/\n\s+at /);
+      Object.assign(store, kept);
+      const again = await runCli([...args, '--json'], { env });
+      expect(again.code).toBe(0);
+      expect(JSON.parse(again.stdout).snapshot).toMatchObject({ name: 'full', frozen: true });
+    } finally {
+      await server.close();
+    }
+  });
+
   it('user add, login, and the CLI against a server: push, ls, show, pull, rm', async () => {
     const data = tempDir();
     const server = await testServer({}, data);

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { defaultStoreDir, LocalBackend } from '../backends/local.js';
 import type { Credentials } from '../client/netrc.js';
 import type { EventSink } from '../engine/events.js';
-import { SnapupError } from '../errors.js';
+import { type ErrorCode, isSnapupError, SnapupError } from '../errors.js';
 import type { DirectoryBackend } from '../lifecycle/directory.js';
 import { progressSink } from './progress.js';
 
@@ -142,4 +142,26 @@ export function interruptSignal(): AbortSignal {
 
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/**
+ * Adds what to do next to a failure whose code has a hint (a full disk: what was written
+ * is kept, and running again resumes), keeping the error's code, path and exit status.
+ */
+export async function withNextStep<T>(
+  work: Promise<T>,
+  hints: Partial<Record<ErrorCode, string>>,
+): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    const hint = isSnapupError(err) ? hints[err.code] : undefined;
+    if (!hint || !isSnapupError(err)) throw err;
+    throw new SnapupError(err.code, `${err.message}; ${hint}`, {
+      path: err.path,
+      field: err.field,
+      data: err.data,
+      cause: err,
+    });
+  }
 }

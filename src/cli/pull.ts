@@ -1,7 +1,14 @@
 import { Command } from 'commander';
 import { pull } from '../engine/pull.js';
 import { parseAddress } from '../protocol/types.js';
-import { globals, interruptSignal, printJson, progressFor, withBackend } from './context.js';
+import {
+  globals,
+  interruptSignal,
+  printJson,
+  progressFor,
+  withBackend,
+  withNextStep,
+} from './context.js';
 import { formatBytes, formatMs, parsePositiveInt } from './format.js';
 
 export function pullCommand(): Command {
@@ -18,20 +25,25 @@ export function pullCommand(): Command {
       const g = globals(cmd);
       const concurrency = parsePositiveInt(o.concurrency, 'concurrency');
       const progress = progressFor(g);
-      const summary = await withBackend(
-        g,
-        (source) =>
-          pull({
-            source,
-            address: parseAddress(address),
-            dest,
-            force: o.force ?? false,
-            concurrency,
-            signal: interruptSignal(),
-            onEvent: progress.sink,
-          }),
-        concurrency,
-        progress.sink,
+      const summary = await withNextStep(
+        withBackend(
+          g,
+          (source) =>
+            pull({
+              source,
+              address: parseAddress(address),
+              dest,
+              force: o.force ?? false,
+              concurrency,
+              signal: interruptSignal(),
+              onEvent: progress.sink,
+            }),
+          concurrency,
+          progress.sink,
+        ),
+        {
+          DISK_FULL: `the files written so far stay in ${dest}: free some space and pull again with --force`,
+        },
       ).finally(progress.stop);
       if (g.json) return printJson(summary);
       if (!g.quiet) {

@@ -2,7 +2,14 @@ import { Command, Option } from 'commander';
 import type { PushSummary } from '../engine/events.js';
 import { DEFAULT_CONCURRENCY, DEFAULT_SINGLE_MAX, push } from '../engine/push.js';
 import { defaultName } from '../lifecycle/directory.js';
-import { globals, interruptSignal, printJson, progressFor, withBackend } from './context.js';
+import {
+  globals,
+  interruptSignal,
+  printJson,
+  progressFor,
+  withBackend,
+  withNextStep,
+} from './context.js';
 import {
   formatBytes,
   formatMs,
@@ -86,11 +93,12 @@ Ignore rules: .gitignore and .snapupignore files at every level (git's rules), p
         signal: interruptSignal(),
         onEvent: progress.sink,
       };
-      const summary: PushSummary = await withBackend(
-        g,
-        (target) => push({ ...options, target }),
-        concurrency,
-        progress.sink,
+      const summary: PushSummary = await withNextStep(
+        withBackend(g, (target) => push({ ...options, target }), concurrency, progress.sink),
+        {
+          DISK_FULL:
+            'what was stored so far is kept: once there is space, run the same command again to resume',
+        },
       ).finally(progress.stop);
       if (g.json) printJson(summary);
       else if (!g.quiet) process.stdout.write(describe(summary));

@@ -551,6 +551,10 @@ export class CbClient implements PushTarget, PullSource {
         return Promise.reject(
           fail('HASH_MISMATCH', `${path ?? what}: the server computed another hash (${detail})`),
         );
+      case 507:
+        return Promise.reject(
+          fail('DISK_FULL', `${origin}: the server is out of space (HTTP 507): ${detail}`),
+        );
       default:
         if (res.status >= 400 && res.status < 500)
           return Promise.reject(fail('BAD_INPUT', `${what}: ${detail}`));
