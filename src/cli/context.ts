@@ -155,8 +155,9 @@ export async function withNextStep<T>(
   try {
     return await work;
   } catch (err) {
-    const hint = isSnapupError(err) ? hints[err.code] : undefined;
-    if (!hint || !isSnapupError(err)) throw err;
+    if (!isSnapupError(err)) throw err;
+    const hint = hints[err.code];
+    if (hint === undefined) throw err;
     throw new SnapupError(err.code, `${err.message}; ${hint}`, {
       path: err.path,
       field: err.field,
