@@ -51,8 +51,14 @@ export class ObjectStore {
   private readonly staged = new Set<string>();
   private packDirReady: Promise<void> | undefined;
 
-  /** Background fdatasyncs of new objects (see writeBack). */
-  private readonly writeBackLimit = pLimit(2);
+  /**
+   * Background fdatasyncs of new objects (see writeBack). Syncs in flight together share
+   * the file system's journal commits: for the 212 large files and ~20 packs of a first
+   * push of `mixed`, 2 at a time left the freeze waiting 333-833 ms for the disk, 8 at a
+   * time 81-171 ms (push 1.96-2.47 → 1.74-2.40 s, eight rounds each); `small` and `large`
+   * unchanged. libuv runs four of them at once, the rest queue.
+   */
+  private readonly writeBackLimit = pLimit(8);
 
   /** `durable`: whether freezes flush the objects (then new ones start early, see writeBack). */
   constructor(
