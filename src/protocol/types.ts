@@ -6,8 +6,8 @@ import { z } from 'zod/v3';
 import { SnapupError } from '../errors.js';
 import { setEntry } from './manifest.js';
 import { checkSnapshotPath } from './paths.js';
+import { SHA1_RE } from './sha1.js';
 
-export const SHA1_RE = /^[0-9a-f]{40}$/;
 /** Names and tags become file names in the store and URL segments on a server. */
 export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 

@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import pLimit from 'p-limit';
 import { errnoError, fsError, SnapupError } from '../errors.js';
 import type { HashResult } from '../hash/sha1-file.js';
-import { SHA1_RE } from '../protocol/types.js';
+import { SHA1_RE } from '../protocol/sha1.js';
 import { fsyncDir, tempName } from '../util/atomic.js';
 import { writeGathered } from '../util/gathered-write.js';
 import { distinctBuffers } from '../util/slabs.js';

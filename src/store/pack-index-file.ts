@@ -13,11 +13,11 @@
  * system holds. The SHA-1 at the end makes a damaged file an error, not wrong locations.
  */
 import { createHash } from 'node:crypto';
+import { SHA1_RE } from '../protocol/sha1.js';
 
 const MAGIC = 'SNAPUPIX';
 const VERSION = 2;
 const HEAD = 16;
-const SHA1_HEX = /^[0-9a-f]{40}$/;
 
 export interface PackEntry {
   sha1: string;
@@ -40,7 +40,7 @@ export function packTableOf(entries: readonly PackEntry[]): PackTable {
   const offsets = new Float64Array(count);
   const sizes = new Float64Array(count);
   entries.forEach((e, i) => {
-    if (!SHA1_HEX.test(e.sha1)) throw new Error(`not a SHA-1: ${JSON.stringify(e.sha1)}`);
+    if (!SHA1_RE.test(e.sha1)) throw new Error(`not a SHA-1: ${JSON.stringify(e.sha1)}`);
     hashes.write(e.sha1, 20 * i, 20, 'hex');
     offsets[i] = e.offset;
     sizes[i] = e.size;
@@ -113,7 +113,7 @@ function parseJsonPackIndex(text: string): PackEntry[] {
   }
   return parsed.objects.map((o: unknown, i) => {
     const [sha1, offset, size] = Array.isArray(o) ? o : [];
-    if (typeof sha1 !== 'string' || !SHA1_HEX.test(sha1) || !isCount(offset) || !isCount(size)) {
+    if (typeof sha1 !== 'string' || !SHA1_RE.test(sha1) || !isCount(offset) || !isCount(size)) {
       throw new Error(`objects[${i}]: not [sha1, offset, size]`);
     }
     return { sha1, offset, size };
