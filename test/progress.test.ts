@@ -36,6 +36,27 @@ describe('progressSink', () => {
     expect(term.text()).toContain('19.1 MiB of 19.1 MiB');
   });
 
+  it('shows a status line while negotiating and freezing, and warnings on lines of their own', () => {
+    const term = fakeTerminal();
+    const { sink, stop } = progressSink({ bars: true, warnings: true, stream: term.stream });
+    const clear = '\r\x1b[K';
+    sink({ type: 'scan', files: 500, bytes: 2048 });
+    sink({ type: 'warning', message: 'skipping symlink a', path: '/x/a' });
+    sink({ type: 'stage', stage: 'negotiate', state: 'start' });
+    const negotiating = term.text();
+    sink({ type: 'stage', stage: 'negotiate', state: 'end', ms: 5 });
+    sink({ type: 'stage', stage: 'freeze', state: 'start' });
+    const freezing = term.text();
+    sink({ type: 'stage', stage: 'freeze', state: 'end', ms: 5 });
+    stop();
+    // The scan's count is cleared before the warning, not run into it.
+    expect(negotiating).toBe(
+      `\rscanning 500 files, 2.0 KiB${clear}warning: skipping symlink a\n${clear}asking which content is missing...`,
+    );
+    expect(freezing.slice(negotiating.length)).toBe(`${clear}${clear}freezing the snapshot...`);
+    expect(term.text().endsWith(`freezing the snapshot...${clear}`)).toBe(true);
+  });
+
   it('writes nothing for progress without bars, but still prints warnings', () => {
     const term = fakeTerminal();
     const { sink, stop } = progressSink({ bars: false, warnings: true, stream: term.stream });

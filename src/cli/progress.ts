@@ -4,7 +4,7 @@
  */
 import { createRequire } from 'node:module';
 import type CliProgress from 'cli-progress';
-import type { EngineEvent, EventSink } from '../engine/events.js';
+import type { EngineEvent, EventSink, Stage } from '../engine/events.js';
 import { formatBytes, formatMs } from './format.js';
 
 export interface ProgressOptions {
@@ -24,6 +24,15 @@ function bars(): typeof CliProgress {
 }
 
 const UPDATE_MS = 50;
+
+/**
+ * A line shown while a stage without a bar lasts: asking a server about 50,000 files, or
+ * waiting for the disk before a freeze is recorded, can take seconds.
+ */
+const STATUS: Partial<Record<Stage, string>> = {
+  negotiate: 'asking which content is missing',
+  freeze: 'freezing the snapshot',
+};
 
 export function progressSink(options: ProgressOptions): { sink: EventSink; stop: () => void } {
   const out = options.stream ?? process.stderr;
@@ -64,15 +73,25 @@ export function progressSink(options: ProgressOptions): { sink: EventSink; stop:
     );
     bar.start(e.totalBytes, e.bytes, payload);
   };
+  /** A line of its own: over the bar, the scan's count or a status line, if one is shown. */
+  const say = (text: string) => {
+    stop();
+    out.write(`${options.bars ? '\r\x1b[K' : ''}${text}\n`);
+  };
   const sink = (e: EngineEvent) => {
     switch (e.type) {
       case 'scan':
         if (options.bars) out.write(`\rscanning ${e.files} files, ${formatBytes(e.bytes)}`);
         break;
-      case 'stage':
-        if (e.stage === 'scan' && e.state === 'end' && options.bars) out.write('\r\x1b[K');
+      case 'stage': {
         if (e.state === 'end') stop();
+        if (!options.bars) break;
+        const status = STATUS[e.stage];
+        if (e.state === 'start' && status) out.write(`\r\x1b[K${status}...`);
+        // The scan's running count, or a stage's status line, goes when its stage ends.
+        if (e.state === 'end' && (status || e.stage === 'scan')) out.write('\r\x1b[K');
         break;
+      }
       case 'hash':
       case 'upload':
       case 'download':
@@ -84,12 +103,10 @@ export function progressSink(options: ProgressOptions): { sink: EventSink; stop:
         show(e);
         break;
       case 'retry':
-        if (options.warnings) {
-          stop();
-          out.write(
-            `retrying ${e.url} after ${e.reason} (attempt ${e.attempt} of ${e.retries}, in ${formatMs(e.delayMs)})\n`,
+        if (options.warnings)
+          say(
+            `retrying ${e.url} after ${e.reason} (attempt ${e.attempt} of ${e.retries}, in ${formatMs(e.delayMs)})`,
           );
-        }
         break;
       case 'wait':
         if (options.bars) {
@@ -99,10 +116,7 @@ export function progressSink(options: ProgressOptions): { sink: EventSink; stop:
         }
         break;
       case 'warning':
-        if (options.warnings) {
-          stop();
-          out.write(`warning: ${e.message}\n`);
-        }
+        if (options.warnings) say(`warning: ${e.message}`);
         break;
       default:
         break;
