@@ -194,6 +194,38 @@ describe('an interrupted push (SIGTERM, as from Ctrl-C)', () => {
   }
 });
 
+describe('an interrupted pull', () => {
+  it('stops with exit code 130, says the files stay and to pull again with --force, which finishes', async () => {
+    const src = tempDir();
+    manyFiles(src, 3000, 2000);
+    const store = join(tempDir(), 'store');
+    const env = { SNAPUP_STORE: store, XDG_CACHE_HOME: tempDir() };
+    expect((await runCli(['push', src, '--name', 'p'], { env })).code).toBe(0);
+    const dest = join(tempDir(), 'out');
+    const child = spawn(process.execPath, [CLI, 'pull', 'p', dest, '--concurrency', '1'], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const written = () => readdirSync(dest, { recursive: true }).length;
+    await signalWhen(child, () => written() >= 50, 'SIGINT');
+    const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
+    expect(code).toBe(130);
+    expect(stderr).toContain(
+      `interrupted by SIGINT; the files written so far stay in ${dest}: pull again with --force to finish`,
+    );
+    const names = readdirSync(dest, { recursive: true }).map(String);
+    expect(names.filter((n) => n.endsWith('.tmp'))).toEqual([]);
+    expect(names.filter((n) => n.endsWith('.bin')).length).toBeLessThan(3000);
+    expect((await runCli(['pull', 'p', dest], { env })).code).toBe(2);
+    expect((await runCli(['pull', 'p', dest, '--force'], { env })).code).toBe(0);
+    expect(readTree(dest)).toEqual(readTree(src));
+  });
+});
+
 describe('concurrent pushes', () => {
   it('two processes pushing overlapping trees into one store both succeed', async () => {
     const a = tempDir();

@@ -47,7 +47,7 @@ would send, the request plan, and the hashing throughput. Add --json for tools.`
           followSymlinks: o.followSymlinks ?? false,
           cacheDir: o.cache === false ? false : undefined,
           singleMax: parseSize(o.singleMax, 'single-max'),
-          signal: interruptSignal(),
+          signal: interruptSignal('nothing was written'),
           onEvent: progress.sink,
         }),
       ).finally(progress.stop);

@@ -122,16 +122,17 @@ export function progressFor(g: GlobalOptions) {
   });
 }
 
-/** Aborts on the first Ctrl-C or SIGTERM so writes stop cleanly; a second one exits at once. */
-export function interruptSignal(): AbortSignal {
+/**
+ * Aborts on the first Ctrl-C or SIGTERM so writes stop cleanly; a second one exits at once.
+ * `next` tells the user what the interrupted command left and how to go on.
+ */
+export function interruptSignal(
+  next = 'the store is consistent, run the same command again to resume',
+): AbortSignal {
   const controller = new AbortController();
   const onSignal = (name: string) => {
     if (controller.signal.aborted) process.exit(130);
-    controller.abort(
-      new Error(
-        `interrupted by ${name}; the store is consistent, run the same command again to resume`,
-      ),
-    );
+    controller.abort(new Error(`interrupted by ${name}; ${next}`));
   };
   // `on`, not `once`: kept registered so that a library's exit hook (proper-lockfile's
   // signal-exit) sees a handler and does not re-raise the signal over the clean stop.

@@ -29,7 +29,7 @@ export function manifestCommand(): Command {
           excludes: o.exclude,
           followSymlinks: o.followSymlinks ?? false,
           cacheDir: o.cache === false ? false : undefined,
-          signal: interruptSignal(),
+          signal: interruptSignal('nothing was written'),
         },
         progress.sink,
         new StageClock(progress.sink),

@@ -35,7 +35,9 @@ export function pullCommand(): Command {
               dest,
               force: o.force ?? false,
               concurrency,
-              signal: interruptSignal(),
+              signal: interruptSignal(
+                `the files written so far stay in ${dest}: pull again with --force to finish`,
+              ),
               onEvent: progress.sink,
             }),
           concurrency,
