@@ -25,6 +25,8 @@ export function pullCommand(): Command {
       const g = globals(cmd);
       const concurrency = parsePositiveInt(o.concurrency, 'concurrency');
       const progress = progressFor(g);
+      // A pull stopped part way leaves the files it finished (each written whole).
+      const kept = `the files written so far stay in ${dest}`;
       const summary = await withNextStep(
         withBackend(
           g,
@@ -35,16 +37,14 @@ export function pullCommand(): Command {
               dest,
               force: o.force ?? false,
               concurrency,
-              signal: interruptSignal(
-                `the files written so far stay in ${dest}: pull again with --force to finish`,
-              ),
+              signal: interruptSignal(`${kept}: pull again with --force to finish`),
               onEvent: progress.sink,
             }),
           concurrency,
           progress.sink,
         ),
         {
-          DISK_FULL: `the files written so far stay in ${dest}: free some space and pull again with --force`,
+          DISK_FULL: `${kept}: free some space and pull again with --force`,
         },
       ).finally(progress.stop);
       if (g.json) return printJson(summary);
