@@ -16,6 +16,18 @@ function slowBody(first: string, release: Promise<void>): ReadableStream<Uint8Ar
   });
 }
 
+/** A small tree and the environment that pushes it to a test server as alice. */
+function aliceWithTree() {
+  const src = tempDir();
+  writeTree(src, { 'x.txt': 'x', 'y/z.txt': 'z' });
+  const env = {
+    SNAPUP_USER: 'alice',
+    SNAPUP_PASSWORD: 'alice-password',
+    XDG_CACHE_HOME: tempDir(),
+  };
+  return { src, env };
+}
+
 describe('server operations', () => {
   it('answers 503 with Retry-After when too many uploads are in flight', async () => {
     const server = await testServer({ maxInflightUploads: 1 });
@@ -86,13 +98,7 @@ describe('server operations', () => {
       });
       child.on('exit', () => reject(new Error('server exited early')));
     });
-    const src = tempDir();
-    writeTree(src, { 'x.txt': 'x', 'y/z.txt': 'z' });
-    const env = {
-      SNAPUP_USER: 'alice',
-      SNAPUP_PASSWORD: 'alice-password',
-      XDG_CACHE_HOME: tempDir(),
-    };
+    const { src, env } = aliceWithTree();
     expect(
       (await runCli(['push', src, '--server', url, '--name', 'before-stop'], { env })).code,
     ).toBe(0);
@@ -116,13 +122,7 @@ describe('server operations', () => {
       const store = server.store as unknown as Record<string, unknown>;
       const kept = { upload: store.upload, uploadBatch: store.uploadBatch, single: store.single };
       Object.assign(store, { upload: full, uploadBatch: full, single: full });
-      const src = tempDir();
-      writeTree(src, { 'x.txt': 'x', 'y/z.txt': 'z' });
-      const env = {
-        SNAPUP_USER: 'alice',
-        SNAPUP_PASSWORD: 'alice-password',
-        XDG_CACHE_HOME: tempDir(),
-      };
+      const { src, env } = aliceWithTree();
       const args = ['push', src, '--server', server.url, '--name', 'full'];
       const failed = await runCli(args, { env });
       expect(failed.code).toBe(6);
