@@ -1,6 +1,6 @@
 /** What the CLI adds to an error: the next step for a failure that has one. */
 import { describe, expect, it } from 'vitest';
-import { withNextStep } from '../src/cli/context.js';
+import { remoteInterruptAdvice, withNextStep } from '../src/cli/context.js';
 import { SnapupError } from '../src/errors.js';
 
 describe('withNextStep', () => {
@@ -26,5 +26,19 @@ describe('withNextStep', () => {
     const plain = new Error('not ours');
     await expect(withNextStep(Promise.reject(plain), { DISK_FULL: 'x' })).rejects.toBe(plain);
     await expect(withNextStep(Promise.resolve(7), { DISK_FULL: 'x' })).resolves.toBe(7);
+  });
+});
+
+describe('remoteInterruptAdvice', () => {
+  it('warns against running a remote request again, and leaves folders to their own advice', () => {
+    const verge = { kind: 'verge' as const, description: 'VergeOS at https://verge.test/api/v4' };
+    expect(remoteInterruptAdvice(verge)).toBe(
+      'VergeOS at https://verge.test/api/v4 may still carry out the request: check there before running it again',
+    );
+    expect(remoteInterruptAdvice({ kind: 'datalayer', description: 'Datalayer' })).toContain(
+      'may still carry out the request',
+    );
+    expect(remoteInterruptAdvice({ kind: 'local', description: 'local store /s' })).toBeUndefined();
+    expect(remoteInterruptAdvice({ kind: 'cb', description: 'CB server' })).toBeUndefined();
   });
 });

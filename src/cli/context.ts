@@ -5,6 +5,7 @@ import type { Credentials } from '../client/netrc.js';
 import type { EventSink } from '../engine/events.js';
 import { type ErrorCode, isSnapupError, SnapupError } from '../errors.js';
 import type { DirectoryBackend } from '../lifecycle/directory.js';
+import type { SnapshotLifecycle } from '../lifecycle/model.js';
 import { progressSink } from './progress.js';
 
 export interface GlobalOptions {
@@ -166,4 +167,14 @@ export async function withNextStep<T>(
       cause: err,
     });
   }
+}
+
+/**
+ * What an interrupted create or restore leaves, when it is not what a push or pull leaves:
+ * a remote service (Datalayer, VergeOS) may carry out a request it has received whatever
+ * the CLI does next, so running it again could make a second snapshot or restore.
+ */
+export function remoteInterruptAdvice(life: Pick<SnapshotLifecycle, 'kind' | 'description'>) {
+  if (life.kind === 'local' || life.kind === 'cb') return undefined;
+  return `${life.description} may still carry out the request: check there before running it again`;
 }

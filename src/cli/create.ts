@@ -1,7 +1,13 @@
 import { Command } from 'commander';
 import { type CreateOptions, refuseUnsupported } from '../lifecycle/model.js';
 import { withLifecycle } from './backends.js';
-import { globals, interruptSignal, printJson, progressFor } from './context.js';
+import {
+  globals,
+  interruptSignal,
+  printJson,
+  progressFor,
+  remoteInterruptAdvice,
+} from './context.js';
 import { parseDuration, parsePositiveInt, parseWaitTimeout } from './format.js';
 import { shortDate } from './list.js';
 
@@ -80,7 +86,8 @@ Options a backend does not have are refused by name; nothing is sent.`,
         g,
         (life) => {
           refuseUnsupported(life, 'create', options, life.createOptions, (k) => CREATE_FLAGS[k]);
-          return life.create(options, { signal: interruptSignal(), onEvent: progress.sink });
+          const signal = interruptSignal(remoteInterruptAdvice(life));
+          return life.create(options, { signal, onEvent: progress.sink });
         },
         progress.sink,
       ).finally(progress.stop);

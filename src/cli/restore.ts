@@ -1,7 +1,13 @@
 import { Command } from 'commander';
 import { type RestoreOptions, refuseUnsupported } from '../lifecycle/model.js';
 import { withLifecycle } from './backends.js';
-import { globals, interruptSignal, printJson, progressFor } from './context.js';
+import {
+  globals,
+  interruptSignal,
+  printJson,
+  progressFor,
+  remoteInterruptAdvice,
+} from './context.js';
 import { parsePositiveInt, parseWaitTimeout } from './format.js';
 
 const RESTORE_FLAGS: Record<keyof RestoreOptions, string> = {
@@ -60,7 +66,12 @@ Examples:
         g,
         (life) => {
           refuseUnsupported(life, 'restore', options, life.restoreOptions, (k) => RESTORE_FLAGS[k]);
-          return life.restore(id, options, { signal: interruptSignal(), onEvent: progress.sink });
+          // Into a folder, like a pull: what was written stays; elsewhere the service decides.
+          const signal = interruptSignal(
+            remoteInterruptAdvice(life) ??
+              `the files written so far stay in ${o.into}: restore again with --force to finish`,
+          );
+          return life.restore(id, options, { signal, onEvent: progress.sink });
         },
         progress.sink,
       ).finally(progress.stop);
