@@ -174,6 +174,9 @@ describe('snapup CLI', () => {
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(new RegExp(`Usage: snapup ${cmd}`));
     }
+    // What an interrupted or failed transfer leaves, where users look for it.
+    expect((await runCli(['push', '--help'])).stdout).toMatch(/a push keeps what it stored/);
+    expect((await runCli(['pull', '--help'])).stdout).toMatch(/pull again\s+with --force/);
   });
 
   describe('errors: one clear line, a documented exit code, a consistent store', () => {

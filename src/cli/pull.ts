@@ -21,6 +21,17 @@ export function pullCommand(): Command {
       'write into a folder that already has files (files of the snapshot are overwritten)',
     )
     .option('--concurrency <n>', 'files written at once', '8')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  snapup pull site/v1 ./site-v1
+  snapup pull site ./site --server https://snap.example --json
+
+Every file is checked against its hash and written whole (through a temp file), with its
+exe/ro bits. Interrupted or out of space, a pull keeps the files it finished: pull again
+with --force to complete the folder.`,
+    )
     .action(async (address: string, dest: string, o, cmd: Command) => {
       const g = globals(cmd);
       const concurrency = parsePositiveInt(o.concurrency, 'concurrency');

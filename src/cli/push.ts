@@ -70,7 +70,10 @@ Examples:
   snapup push . --exclude '*.log' --expire 7d
 
 Ignore rules: .gitignore and .snapupignore files at every level (git's rules), plus
---exclude; .git/ is always skipped. Symlinks and special files are skipped with a warning.`,
+--exclude; .git/ is always skipped. Symlinks and special files are skipped with a warning.
+
+Interrupted or out of space, a push keeps what it stored: run it again to send only the
+rest.`,
     )
     .action(async (dir: string, o, cmd: Command) => {
       const g = globals(cmd);
