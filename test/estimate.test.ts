@@ -149,8 +149,15 @@ describe('snapup bench (estimate)', () => {
     expect(human.stdout).toMatch(/duplicates inside the tree\s+1\s+1 B/);
     expect(human.stdout).toMatch(/request plan: one single-request upload/);
     expect(human.stdout).toMatch(/deduplication saves 1 B \(33\.3%\)/);
+    expect(human.stdout).toContain(`looked up in: local store ${env.SNAPUP_STORE}`);
     const json = JSON.parse((await runCli(['bench', src, '--json', '--no-cache'], { env })).stdout);
-    expect(json).toMatchObject({ kind: 'bench', files: 3, uniqueFiles: 2, wouldSendBytes: 2 });
+    expect(json).toMatchObject({
+      kind: 'bench',
+      files: 3,
+      uniqueFiles: 2,
+      wouldSendBytes: 2,
+      target: `local store ${env.SNAPUP_STORE}`,
+    });
     expect((await runCli(['ls'], { env })).stdout).toBe('no snapshots\n');
   });
 });

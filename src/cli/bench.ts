@@ -35,8 +35,10 @@ would send, the request plan, and the hashing throughput. Add --json for tools.`
     .action(async (dir: string, o, cmd: Command) => {
       const g = globals(cmd);
       const progress = progressFor(g);
-      const result = await withBackend(g, (backend) =>
-        estimate({
+      let target = '';
+      const result = await withBackend(g, (backend) => {
+        target = backend.description;
+        return estimate({
           dir,
           target: backend,
           against: o.against
@@ -49,14 +51,15 @@ would send, the request plan, and the hashing throughput. Add --json for tools.`
           singleMax: parseSize(o.singleMax, 'single-max'),
           signal: interruptSignal('nothing was written'),
           onEvent: progress.sink,
-        }),
-      ).finally(progress.stop);
-      if (g.json) return printJson(result);
-      process.stdout.write(describe(result));
+        });
+      }).finally(progress.stop);
+      if (g.json) return printJson({ ...result, target });
+      process.stdout.write(describe(result, target));
     });
 }
 
-function describe(e: Estimate): string {
+/** The table for people; `target` names the store or server the content was looked up in. */
+function describe(e: Estimate, target: string): string {
   const pct = (part: number) => formatShare(part, e.bytes);
   const rows: string[][] = [
     ['files in the tree', String(e.files), formatBytes(e.bytes), '100%'],
@@ -70,7 +73,7 @@ function describe(e: Estimate): string {
   ];
   if (e.storedFiles !== null && e.storedBytes !== null) {
     rows.push([
-      'already in the store',
+      'already stored',
       String(e.storedFiles),
       formatBytes(e.storedBytes),
       pct(e.storedBytes),
@@ -101,6 +104,7 @@ function describe(e: Estimate): string {
     table(['', 'FILES', 'BYTES', 'SHARE'], rows),
     '',
     `deduplication saves ${formatBytes(e.savedBytes)} (${formatShare(e.savedBytes, e.bytes)})`,
+    `looked up in: ${target}`,
     `request plan: ${plan}`,
     h.files > 0
       ? `hashing: ${h.files} files, ${formatBytes(h.bytes)} in ${formatMs(h.ms)} (${h.mbPerSec.toFixed(0)} MB/s, ${h.filesPerSec.toFixed(0)} files/s); ${h.cachedFiles} from the cache`
