@@ -111,6 +111,22 @@ describe('server operations', () => {
     expect(readdirSync(tmp)).toEqual([]);
   });
 
+  it('snapup bench against a server names it, and says a push sends at most what it shows', async () => {
+    const server = await testServer();
+    try {
+      const { src, env } = aliceWithTree();
+      const r = await runCli(['bench', src, '--server', server.url], { env });
+      expect(r.code).toBe(0);
+      // A CB server cannot say what it holds without a newSnapshot: no "already stored" row.
+      expect(r.stdout).toMatch(/a push sends at most\s+2\s+2 B/);
+      expect(r.stdout).not.toContain('already stored');
+      expect(r.stdout).toContain(`looked up in: CB server ${new URL(server.url).origin}`);
+      expect(r.stdout).toContain('note: CB server');
+    } finally {
+      await server.close();
+    }
+  });
+
   it('a server out of space answers 507; the CLI names it, says the push resumes, and it does', async () => {
     const server = await testServer();
     try {

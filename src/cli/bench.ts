@@ -88,7 +88,8 @@ function describe(e: Estimate, target: string): string {
     ]);
   }
   rows.push([
-    'a push would send',
+    // Without knowing what the target holds, this is what it would take if it held nothing.
+    e.storedFiles === null ? 'a push sends at most' : 'a push would send',
     String(e.wouldSendFiles),
     formatBytes(e.wouldSendBytes),
     pct(e.wouldSendBytes),
