@@ -24,3 +24,14 @@ export const PREFIX_MAX = 155;
 export function padded(size: number): number {
   return Math.ceil(size / BLOCK) * BLOCK;
 }
+
+/**
+ * The sum a header's checksum field holds: every byte of the block at `base`, with the
+ * field itself counted as eight spaces.
+ */
+export function headerSum(h: Uint8Array, base: number): number {
+  let sum = 8 * 0x20;
+  for (let i = base; i < base + CHECKSUM; i++) sum += h[i] as number;
+  for (let i = base + CHECKSUM + 8; i < base + BLOCK; i++) sum += h[i] as number;
+  return sum;
+}

@@ -8,6 +8,7 @@
 import {
   BLOCK,
   CHECKSUM,
+  headerSum,
   MAGIC,
   MODE,
   NAME,
@@ -230,10 +231,7 @@ function isZeroBlock(h: Buffer, base: number): boolean {
  */
 function checksumMatches(h: Buffer, base: number): boolean {
   const stored = octalDigits(h, base + CHECKSUM, 8);
-  let field = 0;
-  for (let i = base + CHECKSUM; i < base + CHECKSUM + 8; i++) field += h[i] as number;
-  let sum = 8 * 0x20 - field;
-  for (let i = base; i < base + BLOCK; i++) sum += h[i] as number;
+  const sum = headerSum(h, base);
   if (stored === sum) return true;
   let high = 0; // each byte over 127 counts 256 less when signed
   for (let i = base; i < base + BLOCK; i++) if ((h[i] as number) > 127) high++;

@@ -9,6 +9,7 @@ import {
   BLOCK,
   CHECKSUM,
   GID,
+  headerSum,
   MAGIC,
   MODE,
   MTIME,
@@ -194,11 +195,8 @@ function sharedHeader(mode: number, type: '0' | 'x'): { block: Buffer; sum: numb
     octal(block, MTIME, 12, 0); // the content is what counts
     block.write(type, TYPE, 'latin1');
     block.write('ustar\0' + '00', MAGIC, 'latin1');
-    // The checksum is taken with its own field read as eight spaces.
-    block.fill(0x20, CHECKSUM, CHECKSUM + 8);
-    let sum = 0;
-    for (const b of block) sum += b;
-    header = { block, sum };
+    // The checksum field itself is written per header (writeHeader).
+    header = { block, sum: headerSum(block, 0) };
     sharedHeaders.set(key, header);
   }
   return header;
