@@ -1,4 +1,12 @@
-import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
@@ -144,6 +152,30 @@ describe('snapup CLI', () => {
     expect(text.stdout).toContain(`# 2502 files, digest ${doc.digest}`);
     const empty = await runCli(['manifest', tempDir(), '--json'], env);
     expect(JSON.parse(empty.stdout)).toMatchObject({ files: [], bytes: 0 });
+  });
+
+  it('manifest output: a reader that leaves early ends it quietly, a full disk is one error', async () => {
+    const src = tempDir();
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 3000; i++) files[`d${i % 9}/file-with-a-longer-name-${i}`] = `c${i}`;
+    writeTree(src, files);
+    const cache = { XDG_CACHE_HOME: tempDir() };
+    // 3,000 lines are ~300 KB: more than a pipe holds, so the reader's leaving is noticed.
+    for (const format of [['--json'], []]) {
+      const early = await runCli(['manifest', src, ...format], { env: cache, closeStdoutAfter: 1 });
+      expect(early.stderr).toBe('');
+      expect(early.code).toBe(0);
+    }
+    const full = openSync('/dev/full', 'w');
+    try {
+      for (const cmd of [['manifest', src, '--json'], ['manifest', src], ['ls']]) {
+        const r = await runCli(cmd, { env: env(), stdout: full });
+        expectCleanError(r.stderr, /standard output: no space left on device/);
+        expect(r.code).toBe(6);
+      }
+    } finally {
+      closeSync(full);
+    }
   });
 
   it('honours --expire and --remove-after-execute', async () => {

@@ -104,6 +104,10 @@ export interface CliOptions {
   wrap?: string[];
   uid?: number;
   gid?: number;
+  /** Where standard output goes (a file descriptor) instead of being collected. */
+  stdout?: number;
+  /** Closes the read end of standard output once this many bytes have arrived. */
+  closeStdoutAfter?: number;
 }
 
 /** Runs the built CLI with an isolated cache dir unless the caller sets one. */
@@ -112,16 +116,17 @@ export function runCli(args: string[], options: CliOptions = {}): Promise<CliRes
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0] as string, argv.slice(1), {
       env: { ...process.env, NO_COLOR: '1', ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', options.stdout ?? 'pipe', 'pipe'],
       uid: options.uid,
       gid: options.gid,
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => {
+    child.stdout?.on('data', (d) => {
       stdout += d;
+      if (stdout.length >= (options.closeStdoutAfter ?? Infinity)) child.stdout?.destroy();
     });
-    child.stderr.on('data', (d) => {
+    child.stderr?.on('data', (d) => {
       stderr += d;
     });
     child.on('error', reject);

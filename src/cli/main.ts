@@ -9,6 +9,7 @@ import { gcCommand } from './gc.js';
 import { lsCommand } from './list.js';
 import { loginCommand } from './login.js';
 import { manifestCommand } from './manifest.js';
+import { exitCodeWithOutput, guardStandardOutput } from './output.js';
 import { pullCommand } from './pull.js';
 import { pushCommand } from './push.js';
 import { rmCommand } from './remove.js';
@@ -99,6 +100,11 @@ Exit codes: 0 ok, 1 failure, 2 bad input or usage, 3 snapshot or path not found,
 }
 
 export async function main(argv: string[]): Promise<number> {
+  guardStandardOutput();
+  return exitCodeWithOutput(await runCommand(argv));
+}
+
+async function runCommand(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
     await program.parseAsync(argv);

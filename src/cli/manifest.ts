@@ -3,6 +3,7 @@ import { peakRssBytes, StageClock } from '../engine/events.js';
 import { buildManifest } from '../hash/manifest.js';
 import { permissionsJson } from '../protocol/manifest.js';
 import { globals, interruptSignal, progressFor } from './context.js';
+import { writeOut } from './output.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -34,33 +35,38 @@ export function manifestCommand(): Command {
         progress.sink,
         new StageClock(progress.sink),
       ).finally(progress.stop);
-      // Written in pieces of 1,000 files, a file per line: the document as one string was
-      // 10 MB for 50,000 files (and the peak it reports now includes writing it).
-      const write = (text: string) => process.stdout.write(text);
+      // Written in pieces of 1,000 files, a file per line, each waiting for the reader: the
+      // document as one string was 10 MB for 50,000 files (and the peak it reports now
+      // includes writing it).
+      const files = manifest.files;
       if (g.json) {
-        write(`{\n  "digest": "${manifest.digest}",\n  "bytes": ${manifest.bytes},\n  "files": [`);
+        await writeOut(
+          `{\n  "digest": "${manifest.digest}",\n  "bytes": ${manifest.bytes},\n  "files": [`,
+        );
         let piece = '';
-        manifest.files.forEach((f, i) => {
+        for (let i = 0; i < files.length; i++) {
+          const f = files[i] as (typeof files)[number];
           // By hand, as JSON.stringify of the same object writes it: an object serialised
           // per file was ~90 ms of a 50,000-file manifest.
           piece += `${i === 0 ? '' : ','}\n    {"path":${JSON.stringify(f.path)},"sha1":"${f.sha1}","size":${f.size},"permissions":${permissionsJson(f.permissions)}}`;
           if (i % 1000 === 999) {
-            write(piece);
+            await writeOut(piece);
             piece = '';
           }
-        });
-        const close = manifest.files.length > 0 ? '\n  ]' : ']';
-        write(`${piece}${close},\n  "peakRssBytes": ${peakRssBytes()}\n}\n`);
+        }
+        const close = files.length > 0 ? '\n  ]' : ']';
+        await writeOut(`${piece}${close},\n  "peakRssBytes": ${peakRssBytes()}\n}\n`);
         return;
       }
       let chunk = '';
-      manifest.files.forEach((f, i) => {
+      for (let i = 0; i < files.length; i++) {
+        const f = files[i] as (typeof files)[number];
         chunk += `${f.sha1}  ${f.permissions.exe ? 'x' : '-'}${f.permissions.ro ? 'r' : '-'}  ${String(f.size).padStart(10)}  ${f.path}\n`;
         if (i % 1000 === 999) {
-          write(chunk);
+          await writeOut(chunk);
           chunk = '';
         }
-      });
-      write(`${chunk}# ${manifest.files.length} files, digest ${manifest.digest}\n`);
+      }
+      await writeOut(`${chunk}# ${files.length} files, digest ${manifest.digest}\n`);
     });
 }
