@@ -111,6 +111,35 @@ describe('server operations', () => {
     expect(readdirSync(tmp)).toEqual([]);
   });
 
+  it('serve refuses a port in use, an invalid port and an address not its own with one clear line', async () => {
+    const { createServer } = await import('node:net');
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    const port = (taken.address() as import('node:net').AddressInfo).port;
+    try {
+      const cases: [string[], RegExp][] = [
+        [
+          ['--port', String(port)],
+          new RegExp(`127\\.0\\.0\\.1:${port}: the port is already in use`),
+        ],
+        [['--port', '65536'], /port: "65536" is not a port \(0 to 65535\)/],
+        [['--port', 'http'], /port: "http" must be a whole number/],
+        [
+          ['--port', '0', '--host', 'no-such-host.invalid'],
+          /--host no-such-host\.invalid: no such host/,
+        ],
+      ];
+      for (const [args, message] of cases) {
+        const r = await runCli(['serve', '--data', tempDir(), ...args]);
+        expect(r.stderr).toMatch(message);
+        expect(r.stderr).not.toMatch(/unexpected|\n\s+at /);
+        expect(r.code).toBe(2);
+      }
+    } finally {
+      taken.close();
+    }
+  });
+
   it('snapup bench against a server names it, and says a push sends at most what it shows', async () => {
     const server = await testServer();
     try {

@@ -69,6 +69,14 @@ export function parsePositiveInt(text: string, field: string): number {
   return parseWholeNumber(text, field, 1);
 }
 
+/** A TCP port to listen on: 0 lets the system pick a free one. */
+export function parsePort(text: string, field: string): number {
+  const port = parseWholeNumber(text, field, 0);
+  if (port > 65535)
+    throw new SnapupError('BAD_INPUT', `${field}: "${text}" is not a port (0 to 65535)`, { field });
+  return port;
+}
+
 /** A count that may be 0 (limits, offsets). */
 export function parseCount(text: string, field: string): number {
   return parseWholeNumber(text, field, 0);

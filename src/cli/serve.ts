@@ -1,14 +1,14 @@
 import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { globals, printJson } from './context.js';
-import { parseDuration, parsePositiveInt, parseSize } from './format.js';
+import { parseDuration, parsePort, parsePositiveInt, parseSize } from './format.js';
 import { readPassword } from './password.js';
 
 export function serveCommand(): Command {
   return new Command('serve')
     .description('run the reference CB server (spec Parts A, B and C) on a data folder')
     .requiredOption('--data <dir>', 'folder for the store and the users file')
-    .option('--port <n>', 'port to listen on', '8080')
+    .option('--port <n>', 'port to listen on (0: any free port, printed at start)', '8080')
     .option('--host <addr>', 'address to listen on', '127.0.0.1')
     .option('--max-json <bytes>', 'largest JSON body (newSnapshot, single-request upload)', '64M')
     .option('--max-upload <bytes>', 'largest single file upload', '16G')
@@ -26,7 +26,7 @@ export function serveCommand(): Command {
       const { startServer } = await import('../server/serve.js');
       const server = await startServer({
         dataDir: resolve(o.data),
-        port: Number(o.port),
+        port: parsePort(o.port, 'port'),
         host: o.host,
         logger: o.log ?? false,
         sweepIntervalMs: parseDuration(o.sweep, 'sweep') * 1000,

@@ -1,6 +1,7 @@
 /** Runs the reference server: store, users, HTTP listener, expiry sweeper, clean shutdown. */
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { SnapupError } from '../errors.js';
 import { Store } from '../store/store.js';
 import { buildServer, type ServerLimits } from './app.js';
 import { UserStore } from './users.js';
@@ -32,7 +33,13 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const store = await Store.open(storeDirOf(options.dataDir));
   const users = await UserStore.open(options.dataDir);
   const app = buildServer({ store, users, limits: options.limits, logger: options.logger });
-  await app.listen({ port: options.port ?? 8080, host: options.host ?? '127.0.0.1' });
+  const host = options.host ?? '127.0.0.1';
+  try {
+    await app.listen({ port: options.port ?? 8080, host });
+  } catch (err) {
+    await app.close().catch(() => {});
+    throw listenError(err, host, options.port ?? 8080);
+  }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
   const sweeper = setInterval(() => {
@@ -40,7 +47,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   }, options.sweepIntervalMs ?? 60_000);
   sweeper.unref();
   return {
-    url: `http://${options.host ?? '127.0.0.1'}:${port}`,
+    url: `http://${host}:${port}`,
     app,
     store,
     users,
@@ -49,4 +56,28 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       await app.close();
     },
   };
+}
+
+/** Why the server could not listen, as the user can act on it (these are not bugs). */
+function listenError(err: unknown, host: string, port: number): unknown {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  const where = `${host}:${port}`;
+  const fail = (message: string) => new SnapupError('BAD_INPUT', message, { cause: err });
+  switch (code) {
+    case 'EADDRINUSE':
+      return fail(
+        `${where}: the port is already in use (another server?); pick another --port, or 0 for a free one`,
+      );
+    case 'EACCES':
+      return fail(
+        `${where}: permission denied (ports below 1024 need privileges); pick another --port`,
+      );
+    case 'EADDRNOTAVAIL':
+      return fail(`--host ${host}: not an address of this machine`);
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return fail(`--host ${host}: no such host`);
+    default:
+      return err;
+  }
 }
