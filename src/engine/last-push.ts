@@ -11,9 +11,10 @@
  */
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { NewSnapshotParams } from '../protocol/types.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { makeDir } from '../util/make-dir.js';
 
 export interface LastPush {
   tag: string;
@@ -53,7 +54,7 @@ export class LastPushMemory {
 
   async remember(last: LastPush): Promise<void> {
     try {
-      await fsp.mkdir(join(this.file, '..'), { recursive: true });
+      await makeDir(dirname(this.file));
       await writeFileAtomic(this.file, JSON.stringify(last));
     } catch {
       // the next push just negotiates in full

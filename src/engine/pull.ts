@@ -11,6 +11,7 @@ import { checkSnapshotPath } from '../protocol/paths.js';
 import { type FileEntry, fileModeOf, type SnapshotAddress } from '../protocol/types.js';
 import { tempName } from '../util/atomic.js';
 import { writeGathered } from '../util/gathered-write.js';
+import { makeDir } from '../util/make-dir.js';
 import { runAll } from '../util/run-all.js';
 import { type EventSink, type PullSummary, peakRssBytes, StageClock } from './events.js';
 import { BATCH_FILE_MAX, groupTransfers } from './plan.js';
@@ -162,7 +163,7 @@ async function prepareDest(dest: string, force: boolean): Promise<void> {
     }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fsError(err, dest, 'open');
-    await fsp.mkdir(dest, { recursive: true }).catch((e: unknown) => {
+    await makeDir(dest).catch((e: unknown) => {
       throw fsError(e, dest, 'create');
     });
   }

@@ -14,9 +14,10 @@
  */
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { ScannedFile } from '../scan/walk.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { makeDir } from '../util/make-dir.js';
 import { type CacheColumns, decodeCache, encodeCache } from './cache-file.js';
 
 const EMPTY: CacheColumns = {
@@ -161,7 +162,7 @@ export class HashCache {
       out.paths.push(path);
     });
     out.sha1s = sha1s.join('');
-    await fsp.mkdir(join(this.file, '..'), { recursive: true });
+    await makeDir(dirname(this.file));
     await writeFileAtomic(this.file, encodeCache(out));
     // Format 3 (JSON) lived beside it under another name: it would never be read again.
     await fsp.rm(this.file.replace(/\.bin$/, '.json'), { force: true }).catch(() => {});

@@ -5,12 +5,13 @@
  */
 import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { z } from 'zod/v3';
 import { SnapupError } from '../errors.js';
 import { checkName } from '../protocol/types.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { makeDir } from '../util/make-dir.js';
 
 const scryptAsync = promisify(scrypt) as (
   password: string,
@@ -86,7 +87,7 @@ export class UserStore {
       r: PARAMS.r,
       p: PARAMS.p,
     };
-    await fsp.mkdir(join(this.file, '..'), { recursive: true });
+    await makeDir(dirname(this.file));
     await writeFileAtomic(this.file, JSON.stringify({ users: this.users }, null, 2), {
       mode: 0o600,
     });

@@ -23,6 +23,7 @@ import type {
 } from '../protocol/types.js';
 import { formatAddress, newSnapshotRequestSchema, parseOrThrow } from '../protocol/types.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { makeDir } from '../util/make-dir.js';
 import { collectObjects } from './collect.js';
 import { withLock } from './lock.js';
 import { ObjectStore, type StoredObject } from './objects.js';
@@ -134,7 +135,7 @@ export class Store {
         );
       }
       try {
-        await fsp.mkdir(root, { recursive: true });
+        await makeDir(root);
         await store.objects.init();
         await store.records.init();
         await writeFileAtomic(marker, JSON.stringify({ format: 'snapup-store', version: 1 }));
