@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CLI, ROOT, readTree, runCli, sha1, tempDir, writeTree } from './helpers.js';
@@ -138,6 +138,48 @@ describe('server operations', () => {
     } finally {
       taken.close();
     }
+  });
+
+  it('a users file that is unreadable or not JSON is one line naming it, for user add and serve', async () => {
+    const file = join(tempDir(), 'plain-file');
+    writeFileSync(file, 'x');
+    const notDir = await runCli(['user', 'add', 'bob', '--data', file], {
+      env: { SNAPUP_PASSWORD: 'bob-password' },
+    });
+    expect(notDir.stderr).toBe(`snapup: ${join(file, 'users.json')}: not a directory\n`);
+    expect(notDir.code).toBe(2);
+    const data = tempDir();
+    writeFileSync(join(data, 'users.json'), '{"users": ');
+    for (const args of [
+      ['user', 'add', 'bob', '--data', data],
+      ['serve', '--data', data, '--port', '0'],
+    ]) {
+      const r = await runCli(args, { env: { SNAPUP_PASSWORD: 'bob-password' } });
+      expect(r.stderr).toBe(`snapup: ${join(data, 'users.json')}: users file is corrupt\n`);
+      expect(r.code).toBe(5);
+    }
+  });
+
+  it('a server that cannot be reached is named as such, not as lacking an extension', async () => {
+    const { createServer } = await import('node:net');
+    // A port that was free a moment ago: nothing listens there now.
+    const probe = createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const port = (probe.address() as import('node:net').AddressInfo).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    const r = await runCli(['ls', '--server', `http://127.0.0.1:${port}`], {
+      env: { SNAPUP_USER: 'alice', SNAPUP_PASSWORD: 'alice-password' },
+    });
+    expect(r.stderr).toContain(`http://127.0.0.1:${port}/cb/health: connect ECONNREFUSED`);
+    expect(r.stderr).toContain('(is the server running?)');
+    expect(r.stderr).not.toContain('does not offer');
+    expect(r.code).toBe(6);
+    // The address is checked first: without --user too, the URL is what is wrong.
+    const login = await runCli(['login', 'not-a-url'], { env: { SNAPUP_USER: '' } });
+    expect(login.stderr).toBe(
+      'snapup: server: "not-a-url" is not a URL like http://127.0.0.1:8080\n',
+    );
+    expect(login.code).toBe(2);
   });
 
   it('snapup bench against a server names it, and says a push sends at most what it shows', async () => {

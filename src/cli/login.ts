@@ -13,9 +13,9 @@ export function loginCommand(): Command {
     )
     .action(async (server: string, _o, cmd: Command) => {
       const o = globals(cmd);
+      const host = hostOf(server);
       if (!o.user)
         throw new SnapupError('BAD_INPUT', 'user: give it with --user NAME', { field: 'user' });
-      const host = hostOf(server);
       const password = o.password ?? (await readPassword(`password for ${o.user} at ${host}: `));
       const { CbClient } = await import('../client/cb-client.js');
       const { netrcPath, saveNetrcCredentials } = await import('../client/netrc.js');

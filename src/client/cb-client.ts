@@ -138,7 +138,12 @@ export class CbClient implements PushTarget, PullSource {
         const parsed = healthSchema.safeParse(await res.body.json().catch(() => null));
         return parsed.success ? parsed.data : healthSchema.parse({});
       })
-      .catch(() => healthSchema.parse({}));
+      .catch((err: unknown) => {
+        // Not reached at all (refused, timed out): say so, rather than that the server lacks
+        // what was asked for; and ask again next time.
+        this.info = undefined;
+        throw err;
+      });
     return this.info;
   }
 

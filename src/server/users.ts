@@ -8,9 +8,10 @@ import { promises as fsp } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { z } from 'zod/v3';
-import { SnapupError } from '../errors.js';
+import { fsError, SnapupError } from '../errors.js';
 import { checkName } from '../protocol/types.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { parseJsonOrUndefined } from '../util/json.js';
 import { makeDir } from '../util/make-dir.js';
 
 const scryptAsync = promisify(scrypt) as (
@@ -56,9 +57,9 @@ export class UserStore {
         this.users = {};
         return;
       }
-      throw err;
+      throw fsError(err, this.file, 'read the users file');
     }
-    const parsed = fileSchema.safeParse(JSON.parse(text));
+    const parsed = fileSchema.safeParse(parseJsonOrUndefined(text));
     if (!parsed.success)
       throw new SnapupError('CORRUPT_STORE', `${this.file}: users file is corrupt`, {
         path: this.file,
@@ -87,10 +88,14 @@ export class UserStore {
       r: PARAMS.r,
       p: PARAMS.p,
     };
-    await makeDir(dirname(this.file));
-    await writeFileAtomic(this.file, JSON.stringify({ users: this.users }, null, 2), {
-      mode: 0o600,
-    });
+    try {
+      await makeDir(dirname(this.file));
+      await writeFileAtomic(this.file, JSON.stringify({ users: this.users }, null, 2), {
+        mode: 0o600,
+      });
+    } catch (err) {
+      throw fsError(err, this.file, 'save the users file');
+    }
     this.verified.delete(name);
   }
 

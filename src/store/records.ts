@@ -25,6 +25,7 @@ import {
   type SnapshotMeta,
 } from '../protocol/types.js';
 import { fsyncDir, writeFileAtomic } from '../util/atomic.js';
+import { parseJsonOrUndefined } from '../util/json.js';
 
 const recordSchema = z.object({
   version: z.literal(1),
@@ -198,7 +199,7 @@ export class RecordStore {
         cause: err,
       });
     }
-    const parsed = safeJson(text);
+    const parsed = parseJsonOrUndefined(text);
     const result = fileHashesSchema.safeParse(parsed);
     if (!result.success || manifestDigest(result.data) !== digest) {
       throw new SnapupError('CORRUPT_STORE', `${path}: manifest is corrupt`, { path });
@@ -219,19 +220,11 @@ export class RecordStore {
 }
 
 function parseRecord(text: string, path: string): SnapshotRecord {
-  const result = recordSchema.safeParse(safeJson(text));
+  const result = recordSchema.safeParse(parseJsonOrUndefined(text));
   if (!result.success) {
     throw new SnapupError('CORRUPT_STORE', `${path}: snapshot record is corrupt`, { path });
   }
   return result.data;
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }
 
 async function listNames(dir: string): Promise<string[]> {
