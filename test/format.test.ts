@@ -1,6 +1,6 @@
 /** The CLI's printed values. */
 import { describe, expect, it } from 'vitest';
-import { formatShare } from '../src/cli/format.js';
+import { fileLine, formatShare } from '../src/cli/format.js';
 
 describe('formatShare', () => {
   it('prints one decimal, and never rounds a part that is not none or all to 0.0% or 100.0%', () => {
@@ -14,5 +14,33 @@ describe('formatShare', () => {
     expect(formatShare(5, 10_000)).toBe('0.1%');
     expect(formatShare(9_994, 10_000)).toBe('99.9%');
     expect(formatShare(0, 0)).toBe('-');
+  });
+});
+
+describe('fileLine', () => {
+  const sha = 'a'.repeat(40);
+  it('prints hash, flags, size and path, one file per line', () => {
+    expect(fileLine(sha, { exe: true, ro: false }, 12, 'src/a b.txt')).toBe(
+      `${sha}  x-          12  src/a b.txt`,
+    );
+    expect(fileLine(sha, { exe: false, ro: true }, undefined, 'é')).toBe(
+      `${sha}  -r           ?  é`,
+    );
+  });
+
+  it('quotes a path that would break the line or read as quoted', () => {
+    for (const [path, shown] of [
+      ['new\nline', '"new\\nline"'],
+      ['tab\there', '"tab\\there"'],
+      ['"quoted"', '"\\"quoted\\""'],
+      ['back\\slash', '"back\\\\slash"'],
+      ['del\u007f', '"del\u007f"'],
+    ]) {
+      expect(
+        fileLine(sha, { exe: false, ro: false }, 1, path as string)
+          .split('  ')
+          .pop(),
+      ).toBe(shown);
+    }
   });
 });

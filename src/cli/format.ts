@@ -25,6 +25,25 @@ export function formatShare(part: number, whole: number): string {
   return `${pct.toFixed(1)}%`;
 }
 
+/** Characters that would break a one-file-per-line listing or make a path ambiguous. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it finds
+const NEEDS_QUOTES = /[\u0000-\u001f\u007f"\\]/;
+
+/**
+ * One line of a file listing (`snapup manifest`, `show --files`): hash, `x`/`r` flags, size,
+ * path. A path with a newline, other control character, quote or backslash is printed as a
+ * JSON string, as git quotes such names, so that every line is one file.
+ */
+export function fileLine(
+  sha1: string,
+  perms: { exe: boolean; ro: boolean },
+  size: number | null | undefined,
+  path: string,
+): string {
+  const shown = NEEDS_QUOTES.test(path) ? JSON.stringify(path) : path;
+  return `${sha1}  ${perms.exe ? 'x' : '-'}${perms.ro ? 'r' : '-'}  ${String(size ?? '?').padStart(10)}  ${shown}`;
+}
+
 export function formatMs(ms: number): string {
   return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(2)} s`;
 }

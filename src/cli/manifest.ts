@@ -3,6 +3,7 @@ import { peakRssBytes, StageClock } from '../engine/events.js';
 import { buildManifest } from '../hash/manifest.js';
 import { permissionsJson } from '../protocol/manifest.js';
 import { globals, interruptSignal, progressFor } from './context.js';
+import { fileLine } from './format.js';
 import { writeOut } from './output.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -61,7 +62,7 @@ export function manifestCommand(): Command {
       let chunk = '';
       for (let i = 0; i < files.length; i++) {
         const f = files[i] as (typeof files)[number];
-        chunk += `${f.sha1}  ${f.permissions.exe ? 'x' : '-'}${f.permissions.ro ? 'r' : '-'}  ${String(f.size).padStart(10)}  ${f.path}\n`;
+        chunk += `${fileLine(f.sha1, f.permissions, f.size, f.path)}\n`;
         if (i % 1000 === 999) {
           await writeOut(chunk);
           chunk = '';

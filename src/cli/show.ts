@@ -3,7 +3,7 @@ import type { SnapshotContents, SnapshotInfo } from '../lifecycle/model.js';
 import type { SnapshotMeta } from '../protocol/types.js';
 import { withLifecycle } from './backends.js';
 import { globals, printJson, progressFor } from './context.js';
-import { formatBytes, table } from './format.js';
+import { fileLine, formatBytes, table } from './format.js';
 
 export function showCommand(): Command {
   return new Command('show')
@@ -63,9 +63,7 @@ function describe(
     );
     if (allFiles) {
       for (const f of contents.files) {
-        lines.push(
-          `${f.sha1}  ${f.exe ? 'x' : '-'}${f.ro ? 'r' : '-'}  ${String(f.size ?? '?').padStart(10)}  ${f.path}`,
-        );
+        lines.push(fileLine(f.sha1, f, f.size, f.path));
       }
     }
   }
