@@ -178,6 +178,29 @@ describe('snapup CLI', () => {
     }
   });
 
+  it('rm goes on past a snapshot it cannot remove, names it, and exits with its code', async () => {
+    const e = env();
+    const sample = join(ROOT, 'fixtures', 'sample');
+    for (const name of ['one', 'two', 'three'])
+      expect((await runCli(['push', sample, '--name', name, '-q'], { env: e })).code).toBe(0);
+    const r = await runCli(['rm', 'one', 'missing', 'two'], { env: e });
+    expect(r.stdout).toBe('removed one\nremoved two\n');
+    expect(r.stderr).toBe(
+      'snapup: snapshot missing/default not found\nsnapup: 1 of 3 snapshots not removed (see above)\n',
+    );
+    expect(r.code).toBe(3);
+    const json = await runCli(['rm', 'three', 'missing', '--json'], { env: e });
+    expect(JSON.parse(json.stdout)).toEqual({
+      removed: ['three'],
+      failed: [{ id: 'missing', code: 'NOT_FOUND', message: 'snapshot missing/default not found' }],
+    });
+    expect(json.code).toBe(3);
+    const left = JSON.parse((await runCli(['ls', '--json'], { env: e })).stdout);
+    expect(left).toEqual([]);
+    const one = await runCli(['rm', 'missing'], { env: e });
+    expect(one.stderr).toBe('snapup: snapshot missing/default not found\n');
+  });
+
   it('honours --expire and --remove-after-execute', async () => {
     const e = env();
     const src = tempDir();
