@@ -15,6 +15,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs as parseCli } from 'node:util';
 import { startDelayProxy } from './delay-proxy.js';
 import {
   atStop,
@@ -76,37 +77,78 @@ interface Row {
   note?: string;
 }
 
+const HELP = `usage: npm run bench -- [options]
+
+Measures snapup against sha1sum, openssl, git, restic and rsync on trees it generates under
+the temp dir, prints one table (median, min, max, MB/s, files/s, ratio to the baseline,
+peak RSS, bytes sent per new byte) and writes the same as JSON to the results folder.
+
+  --quick           trees of a few MB and one run: a smoke test of seconds, no timings to read
+  --runs N          runs of each tool in each scenario (default 3)
+  --trees LIST      of small, mixed, large (default all three)
+  --scenarios LIST  of ${ALL_SCENARIOS.join(', ')} (default all)
+  --cache LIST      page cache: warm, cold (default both; cold runs need the right to
+                    drop caches and are skipped with a note without it)
+  --out DIR         results folder (default bench/results)
+
+Baseline tools come from Debian packages (bench/setup.sh installs them); one that is missing
+is skipped with a note.
+`;
+
+/** A mistake on the bench's command line: said in one line with the usage, exit 2. */
+class UsageError extends Error {}
+
+/** The values of a comma-separated option, each one of `allowed`. */
+function listOf<T extends string>(text: string, option: string, allowed: readonly T[]): T[] {
+  const values = text.split(',').filter((v) => v !== '');
+  const wrong = values.find((v) => !allowed.includes(v as T));
+  if (values.length === 0 || wrong !== undefined)
+    throw new UsageError(`--${option}: "${wrong ?? text}" is not one of ${allowed.join(', ')}`);
+  return values as T[];
+}
+
 function parseArgs(argv: string[]): Options {
-  const o: Options = {
-    quick: false,
-    runs: 3,
-    trees: ['small', 'mixed', 'large'],
-    scenarios: [...ALL_SCENARIOS],
-    caches: [...PAGE_CACHES],
-    out: join(ROOT, 'bench', 'results'),
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const next = () => argv[++i] ?? '';
-    if (a === '--quick') o.quick = true;
-    else if (a === '--runs') o.runs = Math.max(1, Number(next()));
-    else if (a === '--trees') o.trees = next().split(',') as TreeName[];
-    else if (a === '--scenarios') o.scenarios = next().split(',') as Scenario[];
-    else if (a === '--cache') o.caches = next().split(',') as PageCache[];
-    else if (a === '--out') o.out = next();
-    else if (a === '--help') {
-      process.stdout.write(
-        'usage: npm run bench -- [--quick] [--runs N] [--trees small,mixed,large] [--scenarios hash,push,edit,noop,http,rtt] [--cache warm,cold] [--out DIR]\n',
-      );
-      process.exit(0);
-    } else throw new Error(`unknown option ${a}`);
+  let parsed: ReturnType<typeof parseCli>;
+  try {
+    parsed = parseCli({
+      args: argv,
+      strict: true,
+      options: {
+        quick: { type: 'boolean' },
+        runs: { type: 'string' },
+        trees: { type: 'string' },
+        scenarios: { type: 'string' },
+        cache: { type: 'string' },
+        out: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
   }
-  if (o.quick) o.runs = 1;
-  for (const t of o.trees) if (!(t in TREES)) throw new Error(`unknown tree ${t}`);
-  for (const s of o.scenarios)
-    if (!ALL_SCENARIOS.includes(s)) throw new Error(`unknown scenario ${s}`);
-  for (const c of o.caches)
-    if (!PAGE_CACHES.includes(c)) throw new Error(`unknown page cache ${c} (warm or cold)`);
+  const v = parsed.values as Record<string, string | boolean | undefined>;
+  if (v.help) {
+    process.stdout.write(HELP);
+    process.exit(0);
+  }
+  const runs = v.runs === undefined ? 3 : Number(v.runs);
+  if (!Number.isSafeInteger(runs) || runs < 1)
+    throw new UsageError(`--runs: "${String(v.runs)}" must be a whole number of at least 1`);
+  const o: Options = {
+    quick: v.quick === true,
+    runs: v.quick === true ? 1 : runs,
+    trees:
+      v.trees === undefined
+        ? ['small', 'mixed', 'large']
+        : listOf(String(v.trees), 'trees', Object.keys(TREES) as TreeName[]),
+    scenarios:
+      v.scenarios === undefined
+        ? [...ALL_SCENARIOS]
+        : listOf(String(v.scenarios), 'scenarios', ALL_SCENARIOS),
+    caches:
+      v.cache === undefined ? [...PAGE_CACHES] : listOf(String(v.cache), 'cache', PAGE_CACHES),
+    out: typeof v.out === 'string' ? v.out : join(ROOT, 'bench', 'results'),
+  };
   return o;
 }
 
@@ -789,6 +831,10 @@ function save(options: Options, bench: Bench): string {
 }
 
 main().catch((err: unknown) => {
+  if (err instanceof UsageError) {
+    process.stderr.write(`bench: ${err.message} (npm run bench -- --help for usage)\n`);
+    process.exit(2);
+  }
   process.stderr.write(`bench failed: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);
 });
