@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { LocalBackend, PushTarget } from '../src/index.js';
@@ -13,6 +13,7 @@ import {
   signalWhenStored,
   storedObjects,
   tempDir,
+  writeTree,
 } from './helpers.js';
 
 /** The local store as a target that stores nothing while hashing: all content is uploaded. */
@@ -221,8 +222,51 @@ describe('an interrupted pull', () => {
     expect(names.filter((n) => n.endsWith('.tmp'))).toEqual([]);
     expect(names.filter((n) => n.endsWith('.bin')).length).toBeLessThan(3000);
     expect((await runCli(['pull', 'p', dest], { env })).code).toBe(2);
-    expect((await runCli(['pull', 'p', dest, '--force'], { env })).code).toBe(0);
+    const finished = names.filter((n) => n.endsWith('.bin')).length;
+    const again = await runCli(['pull', 'p', dest, '--force', '--json'], { env });
+    expect(again.code).toBe(0);
+    // Only what the stopped pull had not written is fetched.
+    expect(JSON.parse(again.stdout)).toMatchObject({
+      files: 3000,
+      keptFiles: finished,
+      downloadedFiles: 3000 - finished,
+    });
     expect(readTree(dest)).toEqual(readTree(src));
+  });
+
+  it('pull --force keeps a file only when its content is right, and mends its permissions', async () => {
+    const src = tempDir();
+    writeTree(src, {
+      'same.txt': 'same content',
+      'same-size.txt': 'aaaa',
+      'longer.txt': 'short',
+      'tool.sh': { content: '#!/bin/sh\n', mode: 0o755 },
+      'gone.txt': 'pulled again',
+    });
+    const env = { SNAPUP_STORE: join(tempDir(), 'store'), XDG_CACHE_HOME: tempDir() };
+    expect((await runCli(['push', src, '--name', 'k'], { env })).code).toBe(0);
+    const dest = tempDir();
+    writeTree(dest, {
+      'same.txt': 'same content',
+      'same-size.txt': 'bbbb', // same size, other content: must be fetched
+      'longer.txt': 'short, and then some',
+      'tool.sh': { content: '#!/bin/sh\n', mode: 0o644 }, // right content, lost its exe bit
+      'extra.txt': 'not in the snapshot: left alone',
+    });
+    const r = await runCli(['pull', 'k', dest, '--force', '--json'], { env });
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      files: 5,
+      keptFiles: 2,
+      keptBytes: 'same content'.length + '#!/bin/sh\n'.length,
+      downloadedFiles: 3,
+    });
+    const { 'extra.txt': extra, ...pulled } = readTree(dest);
+    expect(pulled).toEqual(readTree(src));
+    expect(extra).toBeDefined();
+    expect(statSync(join(dest, 'tool.sh')).mode & 0o777).toBe(0o755);
+    const text = await runCli(['pull', 'k', dest, '--force'], { env });
+    expect(text.stdout).toMatch(/: 5 files, .* \(5 already there, 43 B not fetched\)\n$/);
   });
 });
 

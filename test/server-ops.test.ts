@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CLI, ROOT, readTree, runCli, sha1, tempDir, writeTree } from './helpers.js';
+import { CLI, manyFiles, ROOT, readTree, runCli, sha1, tempDir, writeTree } from './helpers.js';
 import { basic, testServer } from './server-helpers.js';
 
 /** A request body that sends `first`, then waits for `release` before finishing. */
@@ -107,7 +107,6 @@ describe('server operations', () => {
     expect(await exited).toBe(0);
     const tmp = join(data, 'store', 'tmp');
     expect(statSync(tmp).isDirectory()).toBe(true);
-    const { readdirSync } = await import('node:fs');
     expect(readdirSync(tmp)).toEqual([]);
   });
 
@@ -180,6 +179,66 @@ describe('server operations', () => {
       'snapup: server: "not-a-url" is not a URL like http://127.0.0.1:8080\n',
     );
     expect(login.code).toBe(2);
+  });
+
+  it('a pull cut off from its server says the files stay; pull --force then fetches only the rest', async () => {
+    const data = tempDir();
+    const first = await testServer({}, data);
+    const src = tempDir();
+    manyFiles(src, 3000, 2000);
+    const env = {
+      SNAPUP_USER: 'alice',
+      SNAPUP_PASSWORD: 'alice-password',
+      XDG_CACHE_HOME: tempDir(),
+    };
+    expect(
+      (await runCli(['push', src, '--server', first.url, '--name', 'cut'], { env })).code,
+    ).toBe(0);
+    const dest = join(tempDir(), 'out');
+    const child = spawn(
+      process.execPath,
+      [CLI, 'pull', 'cut', dest, '--server', first.url, '--concurrency', '1'],
+      { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const exited = new Promise<number | null>((r) => child.on('close', (c) => r(c)));
+    const written = () =>
+      readdirSync(dest, { recursive: true }).filter((n) => String(n).endsWith('.bin')).length;
+    await new Promise<void>((resolve) => {
+      const timer = setInterval(() => {
+        if (existsSync(dest) && written() > 0) {
+          clearInterval(timer);
+          resolve();
+        }
+      }, 5);
+    });
+    first.app.server.closeAllConnections();
+    await first.close();
+    expect(await exited).toBe(6);
+    expect(stderr).toContain(
+      `(is the server running?); the files written so far stay in ${dest}: pull again with --force to finish`,
+    );
+    const finished = written();
+    expect(finished).toBeGreaterThan(0);
+    expect(finished).toBeLessThan(3000);
+    const second = await testServer({}, data);
+    try {
+      const again = await runCli(
+        ['pull', 'cut', dest, '--server', second.url, '--force', '--json'],
+        { env },
+      );
+      expect(again.code).toBe(0);
+      expect(JSON.parse(again.stdout)).toMatchObject({
+        keptFiles: finished,
+        downloadedFiles: 3000 - finished,
+      });
+      expect(readTree(dest)).toEqual(readTree(src));
+    } finally {
+      await second.close();
+    }
   });
 
   it('snapup bench against a server names it, and says a push sends at most what it shows', async () => {

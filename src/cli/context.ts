@@ -152,13 +152,14 @@ export function printJson(value: unknown): void {
  */
 export async function withNextStep<T>(
   work: Promise<T>,
-  hints: Partial<Record<ErrorCode, string>>,
+  hints: Partial<Record<ErrorCode, string>> | (() => Partial<Record<ErrorCode, string>>),
 ): Promise<T> {
   try {
     return await work;
   } catch (err) {
     if (!isSnapupError(err)) throw err;
-    const hint = hints[err.code];
+    // A function when the advice depends on how far the work got.
+    const hint = (typeof hints === 'function' ? hints() : hints)[err.code];
     if (hint === undefined) throw err;
     throw new SnapupError(err.code, `${err.message}; ${hint}`, {
       path: err.path,

@@ -18,7 +18,7 @@ export function pullCommand(): Command {
     .argument('<dest>', 'the folder to write (created; must be empty unless --force)')
     .option(
       '--force',
-      'write into a folder that already has files (files of the snapshot are overwritten)',
+      "write into a folder that already has files: those with the snapshot's content are kept, the other files of the snapshot overwritten",
     )
     .option('--concurrency <n>', 'files written at once', '8')
     .addHelpText(
@@ -29,8 +29,9 @@ Examples:
   snapup pull site ./site --server https://snap.example --json
 
 Every file is checked against its hash and written whole (through a temp file), with its
-exe/ro bits. Interrupted or out of space, a pull keeps the files it finished: pull again
-with --force to complete the folder.`,
+exe/ro bits. Interrupted, out of space or cut off from the server, a pull keeps the files it
+finished: pull again with --force to complete the folder (files already there with the
+right content are checked by hash and kept, not fetched again).`,
     )
     .action(async (address: string, dest: string, o, cmd: Command) => {
       const g = globals(cmd);
@@ -38,6 +39,7 @@ with --force to complete the folder.`,
       const progress = progressFor(g);
       // A pull stopped part way leaves the files it finished (each written whole).
       const kept = `the files written so far stay in ${dest}`;
+      let writing = false;
       const summary = await withNextStep(
         withBackend(
           g,
@@ -49,19 +51,35 @@ with --force to complete the folder.`,
               force: o.force ?? false,
               concurrency,
               signal: interruptSignal(`${kept}: pull again with --force to finish`),
-              onEvent: progress.sink,
+              onEvent: (event) => {
+                if (
+                  event.type === 'stage' &&
+                  (event.stage === 'hash' || event.stage === 'download')
+                )
+                  writing = true;
+                progress.sink(event);
+              },
             }),
           concurrency,
           progress.sink,
         ),
-        {
-          DISK_FULL: `${kept}: free some space and pull again with --force`,
+        () => {
+          const finish = `${kept}: pull again with --force to finish`;
+          // Before the first file nothing was written: the error alone says it.
+          return writing
+            ? {
+                DISK_FULL: `${kept}: free some space and pull again with --force`,
+                IO: finish,
+                TIMEOUT: finish,
+                REMOTE: finish,
+              }
+            : {};
         },
       ).finally(progress.stop);
       if (g.json) return printJson(summary);
       if (!g.quiet) {
         process.stdout.write(
-          `pulled ${summary.snapshot.name}/${summary.snapshot.tag} into ${summary.dest}: ${summary.files} files, ${formatBytes(summary.bytes)} in ${formatMs(summary.durationMs)}\n`,
+          `pulled ${summary.snapshot.name}/${summary.snapshot.tag} into ${summary.dest}: ${summary.files} files, ${formatBytes(summary.bytes)} in ${formatMs(summary.durationMs)}${summary.keptFiles > 0 ? ` (${summary.keptFiles} already there, ${formatBytes(summary.keptBytes)} not fetched)` : ''}\n`,
         );
       }
     });

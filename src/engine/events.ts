@@ -69,6 +69,9 @@ export interface PullSummary {
   bytes: number;
   downloadedFiles: number;
   downloadedBytes: number;
+  /** Already in the destination with the right content (a pull --force finishing one). */
+  keptFiles: number;
+  keptBytes: number;
   durationMs: number;
   peakRssBytes: number;
   snapshot: SnapshotMeta;

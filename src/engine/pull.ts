@@ -3,9 +3,10 @@
  * each through a temp file renamed into place only after its content proved intact,
  * with the snapshot's exe/ro permissions.
  */
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, lstatSync } from 'node:fs';
 import { dirname, resolve, sep } from 'node:path';
 import { fsError, SnapupError } from '../errors.js';
+import { HashQueue } from '../hash/hasher.js';
 import { comparePaths } from '../protocol/manifest.js';
 import { checkSnapshotPath } from '../protocol/paths.js';
 import { type FileEntry, fileModeOf, type SnapshotAddress } from '../protocol/types.js';
@@ -60,6 +61,13 @@ export async function pull(options: PullOptions): Promise<PullSummary> {
   // destination plus the path; path.join's normalisation cost ~4 µs a file.
   const destPrefix = dest.endsWith(sep) ? dest : dest + sep;
   const targetOf = (path: string) => destPrefix + (sep === '/' ? path : path.split('/').join(sep));
+  // Into a folder that has files (--force: a pull finishing one that stopped part way), a
+  // file whose content and permissions are already right is kept instead of fetched again.
+  const kept = options.force
+    ? await clock.run('hash', () => filesInPlace(paths, fileHashes, targetOf, emit, signal))
+    : { paths: new Set<string>(), bytes: 0 };
+  const wanted = kept.paths.size === 0 ? paths : paths.filter((p) => !kept.paths.has(p));
+  const wantedBytes = totalBytes - kept.bytes;
   // Small files go in batches where the source takes them (the local store's worker pool,
   // a CB server's archive extension).
   const small = (p: string) =>
@@ -67,16 +75,21 @@ export async function pull(options: PullOptions): Promise<PullSummary> {
     (fileHashes[p]?.size ?? Number.POSITIVE_INFINITY) <= BATCH_FILE_MAX;
   const units = [
     ...groupTransfers(
-      paths.filter(small).map((p) => ({ path: p, size: fileHashes[p]?.size ?? 0 })),
+      wanted.filter(small).map((p) => ({ path: p, size: fileHashes[p]?.size ?? 0 })),
       true,
       PULL_BATCH_BYTES,
     ).map((u) => u.map((f) => f.path)),
-    ...paths.filter((p) => !small(p)).map((p) => [p]),
+    ...wanted.filter((p) => !small(p)).map((p) => [p]),
   ];
   const done = (size: number) => {
     progress.files++;
     progress.bytes += size;
-    emit({ type: 'download', ...progress, totalFiles: paths.length, totalBytes });
+    emit({
+      type: 'download',
+      ...progress,
+      totalFiles: wanted.length,
+      totalBytes: wantedBytes,
+    });
   };
   await clock.run('download', () =>
     runAll(
@@ -123,9 +136,11 @@ export async function pull(options: PullOptions): Promise<PullSummary> {
   const summary: PullSummary = {
     kind: 'pull',
     files: paths.length,
-    bytes: progress.bytes,
+    bytes: totalBytes,
     downloadedFiles: progress.files,
     downloadedBytes: progress.bytes,
+    keptFiles: kept.paths.size,
+    keptBytes: kept.bytes,
     durationMs: Math.round(clock.totalMs),
     peakRssBytes: peakRssBytes(),
     snapshot: executed,
@@ -212,4 +227,54 @@ async function writeVerified(
     await fsp.rm(temp, { force: true }).catch(() => {});
     throw fsError(err, target, 'write');
   }
+}
+
+/**
+ * The files of the snapshot already in the destination with the right content (hashed,
+ * since sizes can match by chance) and permissions (set where only they differ).
+ */
+async function filesInPlace(
+  paths: readonly string[],
+  fileHashes: Record<string, FileEntry>,
+  targetOf: (path: string) => string,
+  emit: EventSink,
+  signal?: AbortSignal,
+): Promise<{ paths: Set<string>; bytes: number }> {
+  const candidates: { path: string; target: string; entry: FileEntry; mode: number }[] = [];
+  let candidateBytes = 0;
+  for (const path of paths) {
+    const entry = fileHashes[path] as FileEntry;
+    const target = targetOf(path);
+    const stat = lstatSync(target, { throwIfNoEntry: false });
+    if (!stat?.isFile() || stat.size !== (entry.size ?? -1)) continue;
+    candidates.push({ path, target, entry, mode: stat.mode & 0o777 });
+    candidateBytes += stat.size;
+  }
+  const kept = { paths: new Set<string>(), bytes: 0 };
+  if (candidates.length === 0) return kept;
+  const queue = new HashQueue({
+    signal,
+    onProgress: (files, bytes) =>
+      emit({
+        type: 'hash',
+        files,
+        bytes,
+        totalFiles: candidates.length,
+        totalBytes: candidateBytes,
+      }),
+  });
+  for (const c of candidates) queue.add({ abs: c.target, size: c.entry.size ?? 0 });
+  const results = await queue.finish();
+  for (const [i, c] of candidates.entries()) {
+    const result = results[i];
+    if (!result || !('sha1' in result) || result.sha1 !== c.entry.sha1) continue;
+    const mode = fileModeOf(c.entry.permissions);
+    if (c.mode !== mode)
+      await fsp.chmod(c.target, mode).catch((err: unknown) => {
+        throw fsError(err, c.target, 'set the permissions of');
+      });
+    kept.paths.add(c.path);
+    kept.bytes += c.entry.size ?? 0;
+  }
+  return kept;
 }
