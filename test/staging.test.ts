@@ -129,7 +129,17 @@ describe('staging while hashing (local store)', () => {
     for (const f of [out.pack?.packTemp, out.pack?.indexTemp]) rmSync(f as string);
   });
 
-  it('copies large files as it hashes: each new content once, none the store holds loose', async () => {
+  // 13 MiB alone are hashed on the main thread; past 2,000 files the workers take them.
+  for (const [where, small] of [
+    ['on the main thread', 0],
+    ['on the workers', 2100],
+  ] as const) {
+    it(`copies large files as it hashes: each new content once, none the store holds loose (${where})`, async () => {
+      await copiesOnce(small);
+    });
+  }
+
+  async function copiesOnce(small: number): Promise<void> {
     const src = tempDir();
     const mib = 1 << 20;
     const contents = [1, 2, 3, 4].map((seed) => bytes(seed, mib + 512 * seed));
@@ -142,14 +152,17 @@ describe('staging while hashing (local store)', () => {
       'c/big.bin': contents[3] as Buffer,
       'c/huge.bin': bytes(9, 9 * mib),
     });
+    const padding: Record<string, Buffer> = {};
+    for (let i = 0; i < small; i++) padding[`s/f${i}`] = bytes(100 + i, 100);
+    writeTree(src, padding);
     const root = join(tempDir(), 'store');
     const store = await openStore(root);
     const first = await push({ dir: src, target: store, name: 'big', cacheDir: false });
     const unique = 5;
     expect(first).toMatchObject({
-      uploadedFiles: unique,
-      stagedFiles: unique,
-      uploadedBytes: contents.reduce((n, c) => n + c.length, 0) + 9 * mib,
+      uploadedFiles: unique + small,
+      stagedFiles: unique + small,
+      uploadedBytes: contents.reduce((n, c) => n + c.length, 0) + 9 * mib + small * 100,
       dedupTreeBytes: contents[0]?.length,
       requests: 2,
     });
@@ -171,8 +184,8 @@ describe('staging while hashing (local store)', () => {
       dedupStoredBytes: first.bytes,
     });
     expect(readdirSync(join(root, 'tmp'))).toEqual([]);
-    expect(storedObjects(root)).toHaveLength(unique);
-  });
+    expect(storedObjects(root)).toHaveLength(unique + small);
+  }
 
   it('keeps a copy only of content new to the store and unclaimed, and removes its copies when cancelled', () => {
     const dir = tempDir();

@@ -8,6 +8,7 @@ import { setMaxListeners } from 'node:events';
 import { abortError, throwIfAborted } from '../errors.js';
 import {
   hashAndStage,
+  hashAndStageCopies,
   type StagedCopy,
   type StagedHashes,
   type StagedPack,
@@ -59,11 +60,12 @@ export interface HashStaging {
 const BATCH_FILES = 1024;
 const BATCH_BYTES = 8 << 20;
 /**
- * Below this much work, worker start-up (~40 ms) costs more than it saves: 2,000 small
- * files hash in ~15 ms on this thread (500 of them were the 1% edit of 50,000 files, which
- * started both workers when this was 400).
+ * Below this much work, worker start-up costs more than it saves: 2,000 small files hash in
+ * ~15 ms on this thread (500 of them were the 1% edit of 50,000 files, which started both
+ * workers when this was 400), and 21 MiB of large files (the 1% edit of mixed) hash and
+ * stage in ~50 ms here where the workers' hash stage took ~200 ms (at 4 MiB).
  */
-const INLINE_BYTES = 4 << 20;
+const INLINE_BYTES = 32 << 20;
 const INLINE_FILES = 2000;
 
 /**
@@ -139,34 +141,46 @@ export class HashQueue {
   }
 
   /**
-   * Hashes a small run's jobs on this thread. When staging, the small files are staged as
-   * they are hashed, as the workers would: a push of a few edited files then needs no
-   * upload, and no worker thread at all.
+   * Hashes a small run's jobs on this thread. When staging, files are staged as they are
+   * hashed, as the workers would (small ones in a pack, large ones as copies): a push of a
+   * few edited files then needs no upload, and no worker thread at all.
    */
   private async hashInline(): Promise<HashResult[]> {
     const opener = this.options.staging;
-    const small = opener
-      ? this.jobs.flatMap((j, i) => (j.size <= opener.maxFileSize ? [i] : []))
-      : [];
-    const smallBytes = small.reduce((n, i) => n + (this.jobs[i] as HashJob).size, 0);
-    if (!opener || smallBytes <= opener.inlineFrom) return sha1Files(this.jobs.map((j) => j.abs));
+    if (!opener) return sha1Files(this.jobs.map((j) => j.abs));
+    const small: number[] = [];
+    const large: number[] = [];
+    let smallBytes = 0;
+    this.jobs.forEach((j, i) => {
+      if (j.size > opener.maxFileSize) large.push(i);
+      else {
+        small.push(i);
+        smallBytes += j.size;
+      }
+    });
+    // Below inlineFrom, the push's one A4 request stores the small files as cheaply.
+    const packSmall = smallBytes > opener.inlineFrom;
+    if (!packSmall && large.length === 0) return sha1Files(this.jobs.map((j) => j.abs));
     const staging = await this.stagingArea(opener);
     const results = new Array<HashResult>(this.jobs.length);
     const fill = (indexes: number[], hash: (paths: string[]) => HashResult[]) => {
+      if (indexes.length === 0) return;
       const out = hash(indexes.map((i) => (this.jobs[i] as HashJob).abs));
       indexes.forEach((jobIndex, k) => {
         results[jobIndex] = out[k] as HashResult;
       });
     };
     fill(small, (paths) => {
+      if (!packSmall) return sha1Files(paths);
       const staged = hashAndStage(paths, staging.place, (sha1) => staging.claim(sha1));
       if (staged.pack) staging.accept(staged.pack);
       return staged.results as HashResult[];
     });
-    fill(
-      this.jobs.flatMap((_, i) => (results[i] === undefined ? [i] : [])),
-      (paths) => sha1Files(paths),
-    );
+    fill(large, (paths) => {
+      const { results: out, copies } = hashAndStageCopies(paths, staging.target);
+      if (copies?.length) staging.acceptCopies(copies);
+      return out as HashResult[];
+    });
     return results;
   }
 
