@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { serverUrl } from '../src/server/serve.js';
 import { CLI, manyFiles, ROOT, readTree, runCli, sha1, tempDir, writeTree } from './helpers.js';
 import { basic, testServer } from './server-helpers.js';
 
@@ -137,6 +138,12 @@ describe('server operations', () => {
     } finally {
       taken.close();
     }
+  });
+
+  it('names its URL with an IPv6 address in brackets', () => {
+    expect(serverUrl('127.0.0.1', 8080)).toBe('http://127.0.0.1:8080');
+    expect(serverUrl('::1', 8080)).toBe('http://[::1]:8080');
+    expect(new URL(serverUrl('::', 0)).hostname).toBe('[::]');
   });
 
   it('a users file that is unreadable or not JSON is one line naming it, for user add and serve', async () => {

@@ -47,7 +47,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   }, options.sweepIntervalMs ?? 60_000);
   sweeper.unref();
   return {
-    url: `http://${host}:${port}`,
+    url: serverUrl(host, port ?? 0),
     app,
     store,
     users,
@@ -56,6 +56,11 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       await app.close();
     },
   };
+}
+
+/** The URL a server listening on `host` answers at: an IPv6 address goes in brackets. */
+export function serverUrl(host: string, port: number): string {
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
 /** Why the server could not listen, as the user can act on it (these are not bugs). */
