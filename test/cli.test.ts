@@ -199,6 +199,14 @@ describe('snapup CLI', () => {
     expect(left).toEqual([]);
     const one = await runCli(['rm', 'missing'], { env: e });
     expect(one.stderr).toBe('snapup: snapshot missing/default not found\n');
+    // With --json, tools get the document for one snapshot too.
+    const oneJson = await runCli(['rm', 'missing', '--json'], { env: e });
+    expect(JSON.parse(oneJson.stdout)).toEqual({
+      removed: [],
+      failed: [{ id: 'missing', code: 'NOT_FOUND', message: 'snapshot missing/default not found' }],
+    });
+    expect(oneJson.stderr).toBe('snapup: snapshot missing/default not found\n');
+    expect(oneJson.code).toBe(3);
   });
 
   it('honours --expire and --remove-after-execute', async () => {

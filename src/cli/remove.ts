@@ -31,7 +31,9 @@ without sending the request.`,
             try {
               await life.delete(id, { wait: o.wait }, { signal });
             } catch (err) {
-              if (!isSnapupError(err) || err.code === 'ABORTED' || ids.length === 1) throw err;
+              // One snapshot without --json: its error alone says it all.
+              if (!isSnapupError(err) || err.code === 'ABORTED' || (ids.length === 1 && !g.json))
+                throw err;
               failed.push({ id, error: err });
               if (!g.json) process.stderr.write(`snapup: ${err.message}\n`);
               continue;
@@ -52,7 +54,9 @@ without sending the request.`,
       if (first) {
         throw new SnapupError(
           first.error.code,
-          `${failed.length} of ${ids.length} snapshots not removed${g.json ? '' : ' (see above)'}`,
+          ids.length === 1
+            ? first.error.message
+            : `${failed.length} of ${ids.length} snapshots not removed${g.json ? '' : ' (see above)'}`,
           { cause: first.error },
         );
       }
