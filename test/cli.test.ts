@@ -209,6 +209,24 @@ describe('snapup CLI', () => {
     expect(oneJson.code).toBe(3);
   });
 
+  it('an empty path is refused, never taken for the working folder', async () => {
+    const e = env();
+    const sample = join(ROOT, 'fixtures', 'sample');
+    expect((await runCli(['push', sample, '--name', 'e', '-q'], { env: e })).code).toBe(0);
+    const cwd = tempDir();
+    for (const [args, message] of [
+      [['push', ''], 'the directory is an empty path; give a folder'],
+      [['manifest', ''], 'the directory is an empty path; give a folder'],
+      [['bench', sample, '--compare', ''], 'the directory is an empty path; give a folder'],
+      [['pull', 'e', '', '--force'], 'the destination is an empty path; give a folder'],
+    ] as const) {
+      const r = await runCli([...args], { env: e, cwd });
+      expect(r.stderr).toBe(`snapup: ${message}\n`);
+      expect(r.code).toBe(2);
+    }
+    expect(readdirSync(cwd)).toEqual([]);
+  });
+
   it('honours --expire and --remove-after-execute', async () => {
     const e = env();
     const src = tempDir();

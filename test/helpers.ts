@@ -104,6 +104,8 @@ export interface CliOptions {
   wrap?: string[];
   uid?: number;
   gid?: number;
+  /** The working folder of the command. */
+  cwd?: string;
   /** Where standard output goes (a file descriptor) instead of being collected. */
   stdout?: number;
   /** Closes the read end of standard output once this many bytes have arrived. */
@@ -117,6 +119,7 @@ export function runCli(args: string[], options: CliOptions = {}): Promise<CliRes
     const child = spawn(argv[0] as string, argv.slice(1), {
       env: { ...process.env, NO_COLOR: '1', ...options.env },
       stdio: ['ignore', options.stdout ?? 'pipe', 'pipe'],
+      cwd: options.cwd,
       uid: options.uid,
       gid: options.gid,
     });

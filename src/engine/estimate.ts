@@ -96,7 +96,7 @@ export async function estimate(options: EstimateOptions): Promise<Estimate> {
     );
     other = new Set(Object.values(fileHashes).map((e) => e.sha1));
   }
-  if (options.compareDir) {
+  if (options.compareDir !== undefined) {
     const second = await buildManifest(
       options.compareDir,
       options,

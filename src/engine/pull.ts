@@ -33,6 +33,11 @@ export async function pull(options: PullOptions): Promise<PullSummary> {
   const emit: EventSink = options.onEvent ?? (() => {});
   const clock = new StageClock(emit);
   const { source, address, signal } = options;
+  // '' would resolve to the working folder: never write there by accident.
+  if (options.dest === '')
+    throw new SnapupError('BAD_INPUT', 'the destination is an empty path; give a folder', {
+      field: 'dest',
+    });
   const dest = resolve(options.dest);
   const { snapshot, fileHashes } = await clock.run('negotiate', () => source.get(address, signal));
   if (!snapshot.frozen) {

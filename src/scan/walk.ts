@@ -52,6 +52,11 @@ export interface WalkOptions {
 
 /** Checks that `root` is a directory we can walk, with an error naming it otherwise. */
 export function checkRoot(root: string): string {
+  // '' would be the working folder to Node: say so rather than walk it.
+  if (root === '')
+    throw new SnapupError('BAD_INPUT', 'the directory is an empty path; give a folder', {
+      field: 'dir',
+    });
   let stat: import('node:fs').Stats;
   try {
     stat = statSync(root);
