@@ -219,8 +219,11 @@ describe('snapup CLI', () => {
       [['manifest', ''], 'the directory is an empty path; give a folder'],
       [['bench', sample, '--compare', ''], 'the directory is an empty path; give a folder'],
       [['pull', 'e', '', '--force'], 'the destination is an empty path; give a folder'],
+      [['ls', '--store', ''], 'store: an empty path; give a folder'],
+      [['user', 'add', 'bob', '--data', ''], 'data: an empty path; give a folder'],
+      [['serve', '--data', '', '--port', '0'], 'data: an empty path; give a folder'],
     ] as const) {
-      const r = await runCli([...args], { env: e, cwd });
+      const r = await runCli([...args], { env: { ...e, SNAPUP_PASSWORD: 'bob-password' }, cwd });
       expect(r.stderr).toBe(`snapup: ${message}\n`);
       expect(r.code).toBe(2);
     }

@@ -6,6 +6,7 @@ import type { EventSink } from '../engine/events.js';
 import { type ErrorCode, isSnapupError, SnapupError } from '../errors.js';
 import type { DirectoryBackend } from '../lifecycle/directory.js';
 import type { SnapshotLifecycle } from '../lifecycle/model.js';
+import { parseFolder } from './format.js';
 import { progressSink } from './progress.js';
 
 export interface GlobalOptions {
@@ -112,7 +113,9 @@ export function globals(cmd: Command): GlobalOptions {
 }
 
 export function openLocal(g: GlobalOptions): Promise<LocalBackend> {
-  return LocalBackend.open(g.store ?? defaultStoreDir());
+  return LocalBackend.open(
+    g.store !== undefined ? parseFolder(g.store, 'store') : defaultStoreDir(),
+  );
 }
 
 /** Progress bars only for a human on a terminal. */

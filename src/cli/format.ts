@@ -88,6 +88,13 @@ export function parsePositiveInt(text: string, field: string): number {
   return parseWholeNumber(text, field, 1);
 }
 
+/** A folder named by an option: '' would be the working folder to Node. */
+export function parseFolder(text: string, field: string): string {
+  if (text === '')
+    throw new SnapupError('BAD_INPUT', `${field}: an empty path; give a folder`, { field });
+  return text;
+}
+
 /** A TCP port to listen on: 0 lets the system pick a free one. */
 export function parsePort(text: string, field: string): number {
   const port = parseWholeNumber(text, field, 0);

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { globals, printJson } from './context.js';
-import { parseDuration, parsePort, parsePositiveInt, parseSize } from './format.js';
+import { parseDuration, parseFolder, parsePort, parsePositiveInt, parseSize } from './format.js';
 import { readPassword } from './password.js';
 
 export function serveCommand(): Command {
@@ -25,7 +25,7 @@ export function serveCommand(): Command {
       // The server stack (fastify) loads only for this command.
       const { startServer } = await import('../server/serve.js');
       const server = await startServer({
-        dataDir: resolve(o.data),
+        dataDir: resolve(parseFolder(o.data, 'data')),
         port: parsePort(o.port, 'port'),
         host: o.host,
         logger: o.log ?? false,
@@ -74,7 +74,7 @@ export function userCommand(): Command {
     .requiredOption('--data <dir>', "the server's data folder")
     .action(async (name: string, o: { data: string }) => {
       const { UserStore } = await import('../server/users.js');
-      const users = await UserStore.open(resolve(o.data));
+      const users = await UserStore.open(resolve(parseFolder(o.data, 'data')));
       await users.add(name, await readPassword(`password for ${name}: `));
       process.stderr.write(`user ${name} saved\n`);
     });
