@@ -49,6 +49,19 @@ describe('Datalayer: token and id checks before any request (A.2)', () => {
     expect(validateToken(MOCK_JWT)).toBe(MOCK_JWT);
   });
 
+  it('refuses a service URL that is not one, naming the option', () => {
+    for (const baseUrl of ['notaurl', 'r1.datalayer.run', 'http://[bad']) {
+      expect(() => new DatalayerClient({ baseUrl, token: MOCK_JWT })).toThrow(
+        expect.objectContaining({
+          code: 'BAD_INPUT',
+          message: expect.stringMatching(
+            /^Invalid service URL ".*": give one like https:\/\/r1\.datalayer\.run \(--datalayer-url/,
+          ),
+        }),
+      );
+    }
+  });
+
   it('refuses bad tokens with the SDK messages, sending nothing', async () => {
     const now = 1_800_000_000;
     const make = (header: unknown, payload: unknown, sig = 's'.repeat(47)) =>

@@ -54,6 +54,12 @@ export class DatalayerClient {
   constructor(options: DatalayerOptions) {
     this.options = options;
     const base = (options.baseUrl ?? DATALAYER_RUN_URL).replace(/\/+$/, '');
+    if (!URL.canParse(base))
+      throw new SnapupError(
+        'BAD_INPUT',
+        `Invalid service URL "${base}": give one like https://r1.datalayer.run (--datalayer-url or DATALAYER_RUN_URL)`,
+        { field: 'datalayer-url' },
+      );
     const prefix = `/${(options.prefix ?? RUNTIMES_PREFIX).replace(/^\/+|\/+$/g, '')}`;
     this.baseUrl = `${base}${prefix === '/' ? '' : prefix}`;
     this.segment = (options.snapshotsSegment ?? SNAPSHOTS_SEGMENT).replace(/^\/+|\/+$/g, '');
