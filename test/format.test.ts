@@ -1,6 +1,8 @@
 /** The CLI's printed values. */
 import { describe, expect, it } from 'vitest';
-import { fileLine, formatShare } from '../src/cli/format.js';
+import { fileLine, formatShare, parseDuration } from '../src/cli/format.js';
+import { startServer } from '../src/server/serve.js';
+import { tempDir } from './helpers.js';
 
 describe('formatShare', () => {
   it('prints one decimal, and never rounds a part that is not none or all to 0.0% or 100.0%', () => {
@@ -42,5 +44,30 @@ describe('fileLine', () => {
           .pop(),
       ).toBe(shown);
     }
+  });
+});
+
+describe('parseDuration', () => {
+  it('reads units, and refuses what is longer than its limit with the limit named', () => {
+    expect(parseDuration('90', 'expire')).toBe(90);
+    expect(parseDuration('7d', 'expire')).toBe(7 * 86_400);
+    expect(parseDuration('5200w', 'expire')).toBe(5200 * 604_800);
+    expect(() => parseDuration('999999999d', 'expire')).toThrow(
+      'expire: "999999999d" is longer than 100 years',
+    );
+    const timer = { sec: 24 * 86_400, text: '24 days' };
+    expect(parseDuration('24d', 'sweep', timer)).toBe(24 * 86_400);
+    expect(() => parseDuration('30d', 'sweep', timer)).toThrow(
+      'sweep: "30d" is longer than 24 days',
+    );
+  });
+
+  it('startServer refuses a sweep interval no Node timer can hold (it would fire every 1 ms)', async () => {
+    await expect(
+      startServer({ dataDir: tempDir(), port: 0, sweepIntervalMs: 30 * 86_400_000 }),
+    ).rejects.toMatchObject({
+      code: 'BAD_INPUT',
+      message: expect.stringMatching(/^sweep interval/),
+    });
   });
 });

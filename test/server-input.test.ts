@@ -89,6 +89,8 @@ describe('the server refuses bad input with the right status, and writes nothing
   it.each([
     [{ name: 42 }, /newSnapshot\["name"\]/],
     [{ expirationTimeSec: 'soon' }, /expirationTimeSec/],
+    // A date past JavaScript's last one failed as an internal error.
+    [{ name: 'far', expirationTimeSec: 1e14 }, /expirationTimeSec.*at most 100 years/],
     [{ accessLevel: 'Everyone' }, /accessLevel/],
     [
       { fileHashes: { 'a.txt': { sha1: 'not-hex', permissions: { ro: false, exe: false } } } },

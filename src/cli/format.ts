@@ -1,6 +1,11 @@
 /** Parsing and printing of the values the CLI takes and shows. */
 import { SnapupError } from '../errors.js';
-import { ACCESS_LEVELS, type AccessLevel, checkName } from '../protocol/types.js';
+import {
+  ACCESS_LEVELS,
+  type AccessLevel,
+  checkName,
+  MAX_EXPIRATION_SEC,
+} from '../protocol/types.js';
 
 export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -50,8 +55,12 @@ export function formatMs(ms: number): string {
 
 const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
 
-/** `90`, `30s`, `15m`, `2h`, `7d`, `1w` → seconds. */
-export function parseDuration(text: string, field: string): number {
+/** `90`, `30s`, `15m`, `2h`, `7d`, `1w` → seconds, at most `limit` (100 years unless given). */
+export function parseDuration(
+  text: string,
+  field: string,
+  limit = { sec: MAX_EXPIRATION_SEC, text: '100 years' },
+): number {
   const m = /^(\d+)([smhdw]?)$/.exec(text.trim());
   const value = m ? Number(m[1]) * (DURATION_UNITS[m[2] || 's'] ?? 1) : Number.NaN;
   if (!Number.isSafeInteger(value) || value <= 0) {
@@ -61,6 +70,10 @@ export function parseDuration(text: string, field: string): number {
       { field },
     );
   }
+  if (value > limit.sec)
+    throw new SnapupError('BAD_INPUT', `${field}: "${text}" is longer than ${limit.text}`, {
+      field,
+    });
   return value;
 }
 

@@ -29,7 +29,9 @@ export function serveCommand(): Command {
         port: parsePort(o.port, 'port'),
         host: o.host,
         logger: o.log ?? false,
-        sweepIntervalMs: parseDuration(o.sweep, 'sweep') * 1000,
+        // Node's timers hold at most 2^31 - 1 ms (24.8 days): a longer one fires every 1 ms.
+        sweepIntervalMs:
+          parseDuration(o.sweep, 'sweep', { sec: 24 * 86_400, text: '24 days' }) * 1000,
         limits: {
           maxJsonBytes: parseSize(o.maxJson, 'max-json'),
           maxUploadBytes: parseSize(o.maxUpload, 'max-upload'),

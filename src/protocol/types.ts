@@ -135,6 +135,12 @@ export const nameSchema = z
   .string()
   .regex(NAME_RE, 'use 1-128 letters, digits, ".", "_" or "-", starting with a letter or digit');
 
+/**
+ * The longest expiry accepted: 100 years. Far beyond it a date cannot even be written
+ * (JavaScript's ends 275,760 years on), which failed the request as an internal error.
+ */
+export const MAX_EXPIRATION_SEC = 100 * 365 * 86_400;
+
 /** The A1 request body (also A4's `meta`). Both name spellings are accepted (spec A1). */
 export const newSnapshotRequestSchema = z
   .object({
@@ -143,7 +149,12 @@ export const newSnapshotRequestSchema = z
     snapshotName: nameSchema.optional(),
     snapshotTag: nameSchema.optional(),
     removeAfterExecute: z.boolean().optional(),
-    expirationTimeSec: z.number().int().positive().optional(),
+    expirationTimeSec: z
+      .number()
+      .int()
+      .positive()
+      .max(MAX_EXPIRATION_SEC, 'at most 100 years (3153600000 seconds)')
+      .optional(),
     accessLevel: accessLevelSchema.optional(),
     accessPerUser: z.record(z.string().min(1), accessLevelSchema).optional(),
     fileHashes: fileHashesSchema.optional(),

@@ -30,6 +30,12 @@ export function storeDirOf(dataDir: string): string {
 }
 
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
+  const sweepMs = options.sweepIntervalMs ?? 60_000;
+  // Node's timers hold at most 2^31 - 1 ms: a longer interval would fire every 1 ms.
+  if (!(sweepMs >= 1 && sweepMs <= 2 ** 31 - 1))
+    throw new SnapupError('BAD_INPUT', `sweep interval: ${sweepMs} ms is not 1 ms to 24 days`, {
+      field: 'sweep',
+    });
   const store = await Store.open(storeDirOf(options.dataDir));
   const users = await UserStore.open(options.dataDir);
   const app = buildServer({ store, users, limits: options.limits, logger: options.logger });
@@ -44,7 +50,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const port = typeof address === 'object' && address ? address.port : options.port;
   const sweeper = setInterval(() => {
     store.gc().catch((err: unknown) => app.log.error(err));
-  }, options.sweepIntervalMs ?? 60_000);
+  }, sweepMs);
   sweeper.unref();
   return {
     url: serverUrl(host, port ?? 0),
