@@ -230,6 +230,25 @@ describe('snapup CLI', () => {
     expect(readdirSync(cwd)).toEqual([]);
   });
 
+  it('a folder holding its own store and hash cache is pushed without them, again and again', async () => {
+    const root = tempDir();
+    writeTree(root, { 'a.txt': 'a', 'sub/b.txt': 'b' });
+    const env = { SNAPUP_STORE: join(root, '.store'), XDG_CACHE_HOME: join(root, 'cache') };
+    for (let i = 0; i < 3; i++) {
+      const r = await runCli(['push', root, '--name', 'self', '--json'], { env });
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ files: 2 });
+    }
+    const show = JSON.parse((await runCli(['show', 'self', '--files', '--json'], { env })).stdout);
+    expect(show.contents.files.map((f: { path: string }) => f.path).sort()).toEqual([
+      'a.txt',
+      'sub/b.txt',
+    ]);
+    const itself = await runCli(['push', join(root, '.store')], { env });
+    expect(itself.stderr).toMatch(/this folder is the store this push writes to; push another\n$/);
+    expect(itself.code).toBe(2);
+  });
+
   it('honours --expire and --remove-after-execute', async () => {
     const e = env();
     const src = tempDir();

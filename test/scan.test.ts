@@ -10,6 +10,38 @@ async function paths(root: string, options: Parameters<typeof walk>[1] = {}) {
 }
 
 describe('walk and ignore rules', () => {
+  it('never enters the folders it is told to skip, saying why; refuses to walk one itself', async () => {
+    const root = tempDir();
+    writeTree(root, {
+      'a.txt': 'a',
+      'data/store/objects/x': 'x',
+      'data/keep.txt': 'k',
+      'my cache/snapup/h.bin': 'h',
+    });
+    const warnings: string[] = [];
+    const found = await paths(root, {
+      onWarning: (m) => warnings.push(m),
+      skipFolders: [
+        { abs: join(root, 'data', 'store'), why: 'the store this push writes to' },
+        { abs: join(root, 'my cache', 'snapup'), why: 'the hash cache' },
+        { abs: join(tempDir(), 'elsewhere'), why: 'not inside: ignored' },
+      ],
+    });
+    expect(found).toEqual(['a.txt', 'data/keep.txt']);
+    expect(warnings.sort()).toEqual([
+      'skipping data/store: the store this push writes to',
+      'skipping my cache/snapup: the hash cache',
+    ]);
+    await expect(
+      walk(join(root, 'data', 'store'), {
+        skipFolders: [{ abs: join(root, 'data', 'store'), why: 'the store' }],
+      }),
+    ).rejects.toMatchObject({
+      code: 'BAD_INPUT',
+      message: expect.stringContaining('this folder is the store'),
+    });
+  });
+
   it('honours nested .gitignore files with git semantics, including negation', async () => {
     const root = tempDir();
     writeTree(root, {

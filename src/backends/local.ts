@@ -38,12 +38,14 @@ export class LocalBackend implements PushTarget, PullSource {
   /** The ingest workers hash every file they copy and report changed or vanished ones. */
   readonly batchChecksSources = true;
   readonly takesBuiltEntries = true;
+  readonly ownFolder: string;
 
   constructor(
     readonly store: Store,
     readonly user: string = localUser(),
   ) {
     this.description = `local store ${store.root}`;
+    this.ownFolder = store.root;
   }
 
   static async open(dir = defaultStoreDir(), options: StoreOptions = {}): Promise<LocalBackend> {

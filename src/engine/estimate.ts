@@ -10,7 +10,7 @@ import type { SnapshotAddress } from '../protocol/types.js';
 import { type EventSink, peakRssBytes, StageClock } from './events.js';
 import { BATCH_FILE_MAX, planUploads, type UploadPlan } from './plan.js';
 import { DEFAULT_SINGLE_MAX } from './push.js';
-import type { PullSource, PushTarget } from './target.js';
+import { ownFolderOf, type PullSource, type PushTarget } from './target.js';
 
 export interface EstimateOptions extends ManifestOptions {
   dir: string;
@@ -61,7 +61,12 @@ export async function estimate(options: EstimateOptions): Promise<Estimate> {
   const emit: EventSink = options.onEvent ?? (() => {});
   const clock = new StageClock(emit);
   const notes: string[] = [];
-  const manifest = await buildManifest(options.dir, options, emit, clock);
+  const manifest = await buildManifest(
+    options.dir,
+    { ...options, ownFolder: ownFolderOf(options.target) },
+    emit,
+    clock,
+  );
 
   // One representative (the first path) per distinct content.
   const firstOf = new Map<string, { size: number }>();

@@ -33,7 +33,7 @@ import {
 } from './events.js';
 import { LastPushMemory, optionsDigest } from './last-push.js';
 import { BATCH_FILE_MAX, groupTransfers, planUploads } from './plan.js';
-import type { OutgoingFile, PushTarget, StagingArea } from './target.js';
+import { type OutgoingFile, ownFolderOf, type PushTarget, type StagingArea } from './target.js';
 
 /** Missing bytes up to this go in one A4 request (measured: see bench/RESULTS.md). */
 export const DEFAULT_SINGLE_MAX = 1 << 20;
@@ -71,7 +71,7 @@ export async function push(options: PushOptions): Promise<PushSummary> {
   try {
     const manifest = await buildManifest(
       options.dir,
-      { ...options, staging: staging?.opener },
+      { ...options, staging: staging?.opener, ownFolder: ownFolderOf(options.target) },
       emit,
       clock,
     );

@@ -32,6 +32,8 @@ export interface PushTarget {
   readonly description: string;
   /** Who the snapshots are made as (their owner), when the target knows. */
   readonly user?: string | undefined;
+  /** A folder on this machine the target writes into (the local store): never pushed. */
+  readonly ownFolder?: string;
   /**
    * Takes the engine's manifest as `built` (its sorted entries and their digest) instead
    * of a `fileHashes` map in the request, so that no 50,000-key map is built only to be
@@ -149,4 +151,13 @@ export interface PullSource {
   ): Promise<number>;
   /** Records that the snapshot was restored (its "execution"). */
   execute(address: SnapshotAddress, signal?: AbortSignal): Promise<SnapshotMeta>;
+}
+
+/** The target's own folder as the walk skips it (see ManifestOptions.ownFolder). */
+export function ownFolderOf(
+  target: PushTarget | undefined,
+): { abs: string; why: string } | undefined {
+  return target?.ownFolder
+    ? { abs: target.ownFolder, why: 'the store this push writes to' }
+    : undefined;
 }

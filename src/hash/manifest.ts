@@ -25,6 +25,8 @@ export interface ManifestOptions {
   signal?: AbortSignal;
   /** Where new small contents are stored as they are hashed (a push to the local store). */
   staging?: StagingOpener;
+  /** A folder the run writes into (the local store), never part of the tree. */
+  ownFolder?: { abs: string; why: string };
 }
 
 export interface Manifest {
@@ -98,6 +100,10 @@ export async function buildManifest(
         excludes: options.excludes,
         followSymlinks: options.followSymlinks,
         signal: options.signal,
+        skipFolders: [
+          ...(options.ownFolder ? [options.ownFolder] : []),
+          ...(cacheDir === false ? [] : [{ abs: cacheDir, why: 'the hash cache' }]),
+        ],
         onWarning: (message, path) => {
           skipped++;
           emit({ type: 'warning', message, path });

@@ -8,7 +8,7 @@
  * yields to the event loop between folders.
  */
 import { type Dirent, lstatSync, readdirSync, realpathSync, type Stats, statSync } from 'node:fs';
-import { sep } from 'node:path';
+import { relative, sep } from 'node:path';
 import { fsError, SnapupError, throwIfAborted } from '../errors.js';
 import { checkSnapshotPath } from '../protocol/paths.js';
 import type { Permissions } from '../protocol/types.js';
@@ -48,6 +48,11 @@ export interface WalkOptions {
   onProgress?: (files: number, bytes: number) => void;
   /** Called with each folder's files as soon as they are listed (to start hashing them). */
   onFiles?: (files: readonly ScannedFile[]) => void;
+  /**
+   * Folders never entered, with why (the store a push writes to, the hash cache): inside
+   * the tree they would be pushed into themselves, growing with every push.
+   */
+  skipFolders?: readonly { abs: string; why: string }[];
 }
 
 /** Checks that `root` is a directory we can walk, with an error naming it otherwise. */
@@ -74,6 +79,7 @@ export function checkRoot(root: string): string {
 export async function walk(root: string, options: WalkOptions = {}): Promise<ScannedFile[]> {
   const rootReal = checkRoot(root);
   const warn = options.onWarning ?? (() => {});
+  const skipped = foldersInside(rootReal, options.skipFolders ?? []);
   const files: ScannedFile[] = [];
   // Names changed by NFC normalisation, to check for clashes once at the end.
   const renamed: { path: string; abs: string }[] = [];
@@ -105,7 +111,9 @@ export async function walk(root: string, options: WalkOptions = {}): Promise<Sca
       const isDir = entry.isDirectory();
       if (chain.ignores(rel, isDir)) continue;
       if (isDir) {
-        subdirs.push({ abs, rel, parent: chain });
+        const why = skipped.size > 0 ? skipped.get(rel) : undefined;
+        if (why !== undefined) warn(`skipping ${rel}: ${why}`, abs);
+        else subdirs.push({ abs, rel, parent: chain });
         continue;
       }
       let stat: Stats;
@@ -160,6 +168,32 @@ export async function walk(root: string, options: WalkOptions = {}): Promise<Sca
   options.onProgress?.(files.length, bytes);
   checkNormalisationClashes(files, renamed);
   return files;
+}
+
+/**
+ * The folders of `skip` inside the tree, by their path in it. The tree itself being one of
+ * them is refused: everything in it would be skipped.
+ */
+function foldersInside(
+  rootReal: string,
+  skip: readonly { abs: string; why: string }[],
+): Map<string, string> {
+  const inside = new Map<string, string>();
+  for (const { abs, why } of skip) {
+    let real: string;
+    try {
+      real = realpathSync(abs);
+    } catch {
+      continue; // not made yet: nothing of it to skip
+    }
+    if (real === rootReal)
+      throw new SnapupError('BAD_INPUT', `${rootReal}: this folder is ${why}; push another`, {
+        path: rootReal,
+      });
+    if (real.startsWith(rootReal.endsWith(sep) ? rootReal : rootReal + sep))
+      inside.set(relative(rootReal, real).split(sep).join('/'), why);
+  }
+  return inside;
 }
 
 /**
