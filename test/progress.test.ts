@@ -65,4 +65,28 @@ describe('progressSink', () => {
     stop();
     expect(term.text()).toBe('warning: skipping a\n');
   });
+
+  it('shows one line for requests retried alike at once, each attempt and reason of its own', () => {
+    const term = fakeTerminal();
+    const { sink, stop } = progressSink({ bars: false, warnings: true, stream: term.stream });
+    const retry = (path: string, attempt: number, reason = 'connect ECONNREFUSED 127.0.0.1:9') =>
+      sink({
+        type: 'retry',
+        url: `http://127.0.0.1:9${path}`,
+        attempt,
+        retries: 5,
+        delayMs: 100,
+        reason,
+      });
+    // Eight uploads in flight when the server went away.
+    for (let i = 0; i < 8; i++) retry(`/files/f${i}`, 1);
+    for (let i = 0; i < 8; i++) retry(`/files/f${i}`, 2);
+    retry('/files/f0', 2, 'HTTP 503');
+    stop();
+    expect(term.text().trim().split('\n')).toEqual([
+      'retrying http://127.0.0.1:9/files/f0 after connect ECONNREFUSED 127.0.0.1:9 (attempt 1 of 5, in 100 ms)',
+      'retrying http://127.0.0.1:9/files/f0 after connect ECONNREFUSED 127.0.0.1:9 (attempt 2 of 5, in 100 ms)',
+      'retrying http://127.0.0.1:9/files/f0 after HTTP 503 (attempt 2 of 5, in 100 ms)',
+    ]);
+  });
 });

@@ -24,6 +24,8 @@ function bars(): typeof CliProgress {
 }
 
 const UPDATE_MS = 50;
+/** How long a retry line stands for others like it (see repeatedRetry). */
+const RETRY_REPEAT_MS = 2000;
 
 /**
  * A line shown while a stage without a bar lasts: asking a server about 50,000 files, or
@@ -41,6 +43,18 @@ export function progressSink(options: ProgressOptions): { sink: EventSink; stop:
   const stop = () => {
     bar?.stop();
     bar = undefined;
+  };
+  // A server that went away fails every request in flight alike: eight uploads printed
+  // forty retry lines. A retry for the same reason at the same attempt within a moment of
+  // one already shown says nothing new.
+  const shownRetries = new Map<string, number>();
+  const repeatedRetry = (reason: string, attempt: number): boolean => {
+    const key = `${attempt} ${reason}`;
+    const now = performance.now();
+    const at = shownRetries.get(key);
+    if (at !== undefined && now - at < RETRY_REPEAT_MS) return true;
+    shownRetries.set(key, now);
+    return false;
   };
   // The bar redraws 10 times a second: an update per file (50,000 of them), each drawn
   // over before it is shown, cost ~100 ms of a push's main thread. The last one always goes.
@@ -103,7 +117,7 @@ export function progressSink(options: ProgressOptions): { sink: EventSink; stop:
         show(e);
         break;
       case 'retry':
-        if (options.warnings)
+        if (options.warnings && !repeatedRetry(e.reason, e.attempt))
           say(
             `retrying ${e.url} after ${e.reason} (attempt ${e.attempt} of ${e.retries}, in ${formatMs(e.delayMs)})`,
           );
