@@ -174,6 +174,14 @@ export async function withNextStep<T>(
 }
 
 /**
+ * What a pull (or a restore into a folder) stopped part way leaves, then `next`: each file
+ * it finished was written whole, and --force keeps those and fetches the rest.
+ */
+export function keptFilesAdvice(dest: string, next: string): string {
+  return `the files written so far stay in ${dest}: ${next}`;
+}
+
+/**
  * What an interrupted create or restore leaves, when it is not what a push or pull leaves:
  * a remote service (Datalayer, VergeOS) may carry out a request it has received whatever
  * the CLI does next, so running it again could make a second snapshot or restore.

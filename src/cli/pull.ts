@@ -4,6 +4,7 @@ import { parseAddress } from '../protocol/types.js';
 import {
   globals,
   interruptSignal,
+  keptFilesAdvice,
   printJson,
   progressFor,
   withBackend,
@@ -37,8 +38,7 @@ right content are checked by hash and kept, not fetched again).`,
       const g = globals(cmd);
       const concurrency = parsePositiveInt(o.concurrency, 'concurrency');
       const progress = progressFor(g);
-      // A pull stopped part way leaves the files it finished (each written whole).
-      const kept = `the files written so far stay in ${dest}`;
+      const finish = keptFilesAdvice(dest, 'pull again with --force to finish');
       let writing = false;
       const summary = await withNextStep(
         withBackend(
@@ -50,7 +50,7 @@ right content are checked by hash and kept, not fetched again).`,
               dest,
               force: o.force ?? false,
               concurrency,
-              signal: interruptSignal(`${kept}: pull again with --force to finish`),
+              signal: interruptSignal(finish),
               onEvent: (event) => {
                 if (
                   event.type === 'stage' &&
@@ -63,18 +63,16 @@ right content are checked by hash and kept, not fetched again).`,
           concurrency,
           progress.sink,
         ),
-        () => {
-          const finish = `${kept}: pull again with --force to finish`;
-          // Before the first file nothing was written: the error alone says it.
-          return writing
+        // Before the first file nothing was written: the error alone says it.
+        () =>
+          writing
             ? {
-                DISK_FULL: `${kept}: free some space and pull again with --force`,
+                DISK_FULL: keptFilesAdvice(dest, 'free some space and pull again with --force'),
                 IO: finish,
                 TIMEOUT: finish,
                 REMOTE: finish,
               }
-            : {};
-        },
+            : {},
       ).finally(progress.stop);
       if (g.json) return printJson(summary);
       if (!g.quiet) {

@@ -4,6 +4,7 @@ import { withLifecycle } from './backends.js';
 import {
   globals,
   interruptSignal,
+  keptFilesAdvice,
   printJson,
   progressFor,
   remoteInterruptAdvice,
@@ -69,7 +70,7 @@ Examples:
           // Into a folder, like a pull: what was written stays; elsewhere the service decides.
           const signal = interruptSignal(
             remoteInterruptAdvice(life) ??
-              `the files written so far stay in ${o.into}: restore again with --force to finish`,
+              keptFilesAdvice(o.into, 'restore again with --force to finish'),
           );
           return life.restore(id, options, { signal, onEvent: progress.sink });
         },

@@ -153,7 +153,7 @@ export const newSnapshotRequestSchema = z
       .number()
       .int()
       .positive()
-      .max(MAX_EXPIRATION_SEC, 'at most 100 years (3153600000 seconds)')
+      .max(MAX_EXPIRATION_SEC, `at most 100 years (${MAX_EXPIRATION_SEC} seconds)`)
       .optional(),
     accessLevel: accessLevelSchema.optional(),
     accessPerUser: z.record(z.string().min(1), accessLevelSchema).optional(),

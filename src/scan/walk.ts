@@ -79,7 +79,7 @@ export function checkRoot(root: string): string {
 export async function walk(root: string, options: WalkOptions = {}): Promise<ScannedFile[]> {
   const rootReal = checkRoot(root);
   const warn = options.onWarning ?? (() => {});
-  const skipped = foldersInside(rootReal, options.skipFolders ?? []);
+  const skipHere = foldersInside(rootReal, options.skipFolders ?? []);
   const files: ScannedFile[] = [];
   // Names changed by NFC normalisation, to check for clashes once at the end.
   const renamed: { path: string; abs: string }[] = [];
@@ -111,7 +111,7 @@ export async function walk(root: string, options: WalkOptions = {}): Promise<Sca
       const isDir = entry.isDirectory();
       if (chain.ignores(rel, isDir)) continue;
       if (isDir) {
-        const why = skipped.size > 0 ? skipped.get(rel) : undefined;
+        const why = skipHere.size > 0 ? skipHere.get(rel) : undefined;
         if (why !== undefined) warn(`skipping ${rel}: ${why}`, abs);
         else subdirs.push({ abs, rel, parent: chain });
         continue;
