@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { serverUrl } from '../src/server/serve.js';
@@ -288,6 +290,53 @@ describe('server operations', () => {
       expect(JSON.parse(again.stdout).snapshot).toMatchObject({ name: 'full', frozen: true });
     } finally {
       await server.close();
+    }
+  });
+
+  it('login checks credentials with a read where the server lists, leaving every snapshot', async () => {
+    const server = await testServer();
+    try {
+      const { src, env } = aliceWithTree();
+      const named = ['push', src, '--name', 'snapup-login-check', '--tag', 'none'];
+      expect((await runCli(named, { env: { ...env, SNAPUP_SERVER: server.url } })).code).toBe(0);
+      const netrc = join(tempDir(), 'netrc');
+      const login = await runCli(['login', server.url, '--user', 'alice'], {
+        env: { ...env, NETRC: netrc },
+      });
+      expect(login.code).toBe(0);
+      const kept = await runCli(['show', 'snapup-login-check/none', '--json'], {
+        env: { ...env, SNAPUP_SERVER: server.url },
+      });
+      expect(kept.code).toBe(0);
+      expect(JSON.parse(kept.stdout).raw.frozen).toBe(true);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('login against a Part A server: a 404 for the removal passes, a 401 fails', async () => {
+    const deletes: string[] = [];
+    const server = createServer((req, res) => {
+      if (req.method === 'DELETE') deletes.push(req.url ?? '');
+      const ok = req.headers.authorization === basic('alice');
+      res.writeHead(req.url === '/cb/health' ? 404 : ok ? 404 : 401, {
+        'content-type': 'application/json',
+      });
+      res.end('{}');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const netrc = join(tempDir(), 'netrc');
+      const env = { NETRC: netrc, SNAPUP_PASSWORD: 'alice-password' };
+      const good = await runCli(['login', url, '--user', 'alice'], { env });
+      expect(good.code).toBe(0);
+      expect(readFileSync(netrc, 'utf8')).toMatch(/login alice password alice-password/);
+      expect(deletes).toEqual(['/cb/snapshots/snapup-login-check/none']);
+      const bad = await runCli(['login', url, '--user', 'alice', '--password', 'wrong'], { env });
+      expect(bad.code).toBe(7);
+    } finally {
+      await new Promise((r) => server.close(r));
     }
   });
 

@@ -3,6 +3,24 @@ import { SnapupError } from '../errors.js';
 import { globals, hostOf } from './context.js';
 import { readPassword } from './password.js';
 
+type Client = import('../client/cb-client.js').CbClient;
+
+/**
+ * Any authenticated call tells: a 401 means wrong credentials. A read (the list extension)
+ * where the server offers one; a Part A server has only writes, so there it is the removal
+ * of a snapshot nobody names, where 404 (or 403) means the credentials passed.
+ */
+async function checkCredentials(client: Client): Promise<void> {
+  if ((await client.serverInfo()).extensions.includes('list')) {
+    await client.list({ name: 'snapup-login-check' });
+    return;
+  }
+  await client.remove({ name: 'snapup-login-check', tag: 'none' }).catch((err: unknown) => {
+    if (!(err instanceof SnapupError) || (err.code !== 'NOT_FOUND' && err.code !== 'FORBIDDEN'))
+      throw err;
+  });
+}
+
 export function loginCommand(): Command {
   return new Command('login')
     .description('check credentials against a server and save them in ~/.netrc (mode 600)')
@@ -25,14 +43,7 @@ export function loginCommand(): Command {
         retry: { retries: 1 },
       });
       try {
-        // Any authenticated call tells: a 401 means wrong credentials; 404 is fine (Part A only).
-        await client.remove({ name: 'snapup-login-check', tag: 'none' }).catch((err: unknown) => {
-          if (
-            !(err instanceof SnapupError) ||
-            (err.code !== 'NOT_FOUND' && err.code !== 'FORBIDDEN')
-          )
-            throw err;
-        });
+        await checkCredentials(client);
       } finally {
         await client.close();
       }
