@@ -5,6 +5,7 @@ import {
   mkdirSync,
   openSync,
   readdirSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -89,6 +90,32 @@ describe('snapup CLI', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^pushed my-project\/default\n/);
     expect(r.stdout).toMatch(/uploaded\s+1 file\(s\)/);
+  });
+
+  it('prints the first 20 warnings and counts the rest; --verbose prints every one', async () => {
+    const e = env();
+    const src = tempDir();
+    writeTree(src, { 'a.txt': 'a' });
+    for (let i = 0; i < 25; i++)
+      symlinkSync('a.txt', join(src, `link${String(i).padStart(2, '0')}`));
+    const r = await runCli(['push', src, '--name', 'links'], { env: e });
+    expect(r.code).toBe(0);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines.slice(0, 20)).toEqual(
+      Array.from(
+        { length: 20 },
+        (_, i) => `warning: skipping symlink link${String(i).padStart(2, '0')}`,
+      ),
+    );
+    expect(lines.slice(20)).toEqual([
+      'warning: 5 more warnings not shown (--verbose shows every one)',
+    ]);
+    expect(r.stdout).toMatch(/skipped\s+25 path\(s\), see the warnings/);
+    const all = await runCli(['push', src, '--name', 'links', '--verbose'], { env: e });
+    expect(all.stderr.trim().split('\n')).toHaveLength(25);
+    expect(all.stderr).toMatch(/link24\n$/);
+    const quiet = await runCli(['push', src, '--name', 'links', '-q'], { env: e });
+    expect(quiet.stderr).toBe('');
   });
 
   it('--dry-run lists what would be uploaded and writes nothing', async () => {

@@ -66,6 +66,23 @@ describe('progressSink', () => {
     expect(term.text()).toBe('warning: skipping a\n');
   });
 
+  it('prints warnings up to its limit, then one line with the count of the rest', () => {
+    const term = fakeTerminal();
+    const { sink, stop } = progressSink({
+      bars: true,
+      warnings: true,
+      warningLimit: 2,
+      stream: term.stream,
+    });
+    for (const name of ['a', 'b', 'c', 'd']) sink({ type: 'warning', message: `skipping ${name}` });
+    stop();
+    stop();
+    const clear = '\r\x1b[K';
+    expect(term.text()).toBe(
+      `${clear}warning: skipping a\n${clear}warning: skipping b\n${clear}warning: 2 more warnings not shown (--verbose shows every one)\n`,
+    );
+  });
+
   it('shows one line for requests retried alike at once, each attempt and reason of its own', () => {
     const term = fakeTerminal();
     const { sink, stop } = progressSink({ bars: false, warnings: true, stream: term.stream });

@@ -23,6 +23,7 @@ export interface GlobalOptions {
   password?: string;
   json?: boolean;
   quiet?: boolean;
+  verbose?: boolean;
   debug?: boolean;
 }
 
@@ -118,11 +119,15 @@ export function openLocal(g: GlobalOptions): Promise<LocalBackend> {
   );
 }
 
+/** Warnings a command prints before it only counts them (without --verbose). */
+export const WARNING_LIMIT = 20;
+
 /** Progress bars only for a human on a terminal. */
 export function progressFor(g: GlobalOptions) {
   return progressSink({
     bars: !g.json && !g.quiet && process.stderr.isTTY === true,
     warnings: !g.quiet,
+    warningLimit: g.verbose ? undefined : WARNING_LIMIT,
   });
 }
 

@@ -65,6 +65,7 @@ export function buildProgram(): Command {
     .optionsGroup('Output options:')
     .option('--json', 'print one JSON document on stdout instead of text')
     .option('-q, --quiet', 'print nothing but errors')
+    .option('-v, --verbose', 'print every warning (else the first 20 and a count of the rest)')
     .option('--debug', 'show stack traces for errors')
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText(

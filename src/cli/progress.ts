@@ -12,6 +12,11 @@ export interface ProgressOptions {
   bars: boolean;
   /** Print warnings (not with --quiet). */
   warnings: boolean;
+  /**
+   * How many warnings to print before only counting them (the rest are summed up in one
+   * line at the end); unlimited when undefined.
+   */
+  warningLimit?: number;
   /** Where bars and warnings go (tests give a stream of their own). */
   stream?: NodeJS.WritableStream & { isTTY?: boolean };
 }
@@ -56,6 +61,10 @@ export function progressSink(options: ProgressOptions): { sink: EventSink; stop:
     shownRetries.set(key, now);
     return false;
   };
+  // A tree whose files vanish under the push (a build cleaning up) skipped 1,111 paths, one
+  // line each: past the limit they are counted, and the count is the last line.
+  let shown = 0;
+  let unshown = 0;
   // The bar redraws 10 times a second: an update per file (50,000 of them), each drawn
   // over before it is shown, cost ~100 ms of a push's main thread. The last one always goes.
   let shownAt = 0;
@@ -130,11 +139,23 @@ export function progressSink(options: ProgressOptions): { sink: EventSink; stop:
         }
         break;
       case 'warning':
-        if (options.warnings) say(`warning: ${e.message}`);
+        if (!options.warnings) break;
+        if (shown < (options.warningLimit ?? Number.POSITIVE_INFINITY)) {
+          shown++;
+          say(`warning: ${e.message}`);
+        } else unshown++;
         break;
       default:
         break;
     }
   };
-  return { sink, stop };
+  const finish = () => {
+    stop();
+    if (unshown > 0)
+      say(
+        `warning: ${unshown} more warning${unshown === 1 ? '' : 's'} not shown (--verbose shows every one)`,
+      );
+    unshown = 0;
+  };
+  return { sink, stop: finish };
 }

@@ -126,6 +126,6 @@ function describe(s: PushSummary): string {
     `  dedup     ${formatBytes(s.dedupBytes)} not sent (${formatBytes(s.dedupStoredBytes)} already stored, ${formatBytes(s.dedupTreeBytes)} duplicates in the tree)`,
     `  time      ${formatMs(s.durationMs)} (scan ${formatMs(s.stagesMs.scan)}, hash ${formatMs(s.stagesMs.hash)}, upload ${formatMs(s.stagesMs.upload)}, freeze ${formatMs(s.stagesMs.freeze)})`,
   );
-  if (s.skipped > 0) lines.push(`  skipped   ${s.skipped} path(s), see warnings above`);
+  if (s.skipped > 0) lines.push(`  skipped   ${s.skipped} path(s), see the warnings`);
   return `${lines.join('\n')}\n`;
 }
