@@ -83,6 +83,58 @@ describe('progressSink', () => {
     );
   });
 
+  it('without bars, prints a line of progress every interval of a long stage only', () => {
+    const term = fakeTerminal();
+    let t = 0;
+    const { sink, stop } = progressSink({
+      bars: false,
+      warnings: true,
+      lineEveryMs: 10_000,
+      stream: term.stream,
+      now: () => t,
+    });
+    const upload = (at: number, files: number) => {
+      t = at;
+      sink({ type: 'upload', files, bytes: files * 1024, totalFiles: 8, totalBytes: 8192 });
+    };
+    sink({ type: 'stage', stage: 'upload', state: 'start' });
+    upload(5_000, 1);
+    upload(10_500, 2);
+    upload(15_000, 3);
+    upload(21_000, 6);
+    t = 22_000;
+    sink({ type: 'stage', stage: 'upload', state: 'end' });
+    // A stage of its own that lasts less than the interval: no line.
+    sink({ type: 'stage', stage: 'freeze', state: 'start' });
+    t = 30_000;
+    sink({ type: 'wait', what: 'the disk', polls: 1, elapsedMs: 8_000 });
+    t = 33_000;
+    sink({ type: 'wait', what: 'the disk', polls: 2, elapsedMs: 11_000 });
+    stop();
+    expect(term.text().split('\n')).toEqual([
+      'upload: 2/8 files, 2.0 KiB of 8.0 KiB (25%)',
+      'upload: 6/8 files, 6.0 KiB of 8.0 KiB (75%)',
+      'waiting for the disk, 11.00 s',
+      '',
+    ]);
+  });
+
+  it('draws bars and no lines on a terminal, whatever the interval', () => {
+    const term = fakeTerminal();
+    let t = 0;
+    const { sink, stop } = progressSink({
+      bars: true,
+      warnings: true,
+      lineEveryMs: 1,
+      stream: term.stream,
+      now: () => t,
+    });
+    t = 50;
+    sink({ type: 'upload', files: 1, bytes: 10, totalFiles: 2, totalBytes: 20 });
+    stop();
+    expect(term.text()).not.toMatch(/upload: 1\/2/);
+  });
+
   it('shows one line for requests retried alike at once, each attempt and reason of its own', () => {
     const term = fakeTerminal();
     const { sink, stop } = progressSink({ bars: false, warnings: true, stream: term.stream });

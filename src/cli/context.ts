@@ -122,12 +122,17 @@ export function openLocal(g: GlobalOptions): Promise<LocalBackend> {
 /** Warnings a command prints before it only counts them (without --verbose). */
 export const WARNING_LIMIT = 20;
 
+/** How often a long stage prints a line of progress where no bar is drawn. */
+export const PROGRESS_LINE_MS = 10_000;
+
 /** Progress bars only for a human on a terminal. */
 export function progressFor(g: GlobalOptions) {
   return progressSink({
     bars: !g.json && !g.quiet && process.stderr.isTTY === true,
     warnings: !g.quiet,
     warningLimit: g.verbose ? undefined : WARNING_LIMIT,
+    // Logs (stderr not a terminal) get a line every 10 s of a long stage; --json runs none.
+    lineEveryMs: g.json || g.quiet ? 0 : PROGRESS_LINE_MS,
   });
 }
 

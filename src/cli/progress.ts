@@ -17,8 +17,15 @@ export interface ProgressOptions {
    * line at the end); unlimited when undefined.
    */
   warningLimit?: number;
+  /**
+   * Without bars, a line of progress every `lineEveryMs` while a stage lasts longer (a log
+   * of a CI job showed nothing for the minutes an upload took); 0 for none.
+   */
+  lineEveryMs?: number;
   /** Where bars and warnings go (tests give a stream of their own). */
   stream?: NodeJS.WritableStream & { isTTY?: boolean };
+  /** The clock (tests give their own). */
+  now?: () => number;
 }
 
 /** Loaded only when a bar is drawn: runs without a terminal never pay for it. */
@@ -43,6 +50,15 @@ const STATUS: Partial<Record<Stage, string>> = {
 
 export function progressSink(options: ProgressOptions): { sink: EventSink; stop: () => void } {
   const out = options.stream ?? process.stderr;
+  const now = options.now ?? (() => performance.now());
+  const lineEvery = options.bars ? 0 : (options.lineEveryMs ?? 0);
+  // Counted from a stage's start: a stage shorter than the interval prints no line.
+  let lineAt = now();
+  const line = (text: string) => {
+    if (lineEvery <= 0 || now() - lineAt < lineEvery) return;
+    lineAt = now();
+    out.write(`${text}\n`);
+  };
   let bar: CliProgress.SingleBar | undefined;
   let barStage = '';
   const stop = () => {
@@ -105,8 +121,10 @@ export function progressSink(options: ProgressOptions): { sink: EventSink; stop:
     switch (e.type) {
       case 'scan':
         if (options.bars) out.write(`\rscanning ${e.files} files, ${formatBytes(e.bytes)}`);
+        else line(`scanning: ${e.files} files, ${formatBytes(e.bytes)} so far`);
         break;
       case 'stage': {
+        if (e.state === 'start') lineAt = now();
         if (e.state === 'end') stop();
         if (!options.bars) break;
         const status = STATUS[e.stage];
@@ -118,7 +136,13 @@ export function progressSink(options: ProgressOptions): { sink: EventSink; stop:
       case 'hash':
       case 'upload':
       case 'download':
-        if (!options.bars) break;
+        if (!options.bars) {
+          const part = e.totalBytes > 0 ? ` (${Math.floor((100 * e.bytes) / e.totalBytes)}%)` : '';
+          line(
+            `${e.type}: ${e.files}/${e.totalFiles} files, ${formatBytes(e.bytes)} of ${formatBytes(e.totalBytes)}${part}`,
+          );
+          break;
+        }
         if (barStage !== e.type) {
           stop();
           barStage = e.type;
@@ -131,13 +155,12 @@ export function progressSink(options: ProgressOptions): { sink: EventSink; stop:
             `retrying ${e.url} after ${e.reason} (attempt ${e.attempt} of ${e.retries}, in ${formatMs(e.delayMs)})`,
           );
         break;
-      case 'wait':
-        if (options.bars) {
-          out.write(
-            `\r\x1b[Kwaiting for ${e.what}${e.status ? ` (${e.status})` : ''}, ${formatMs(e.elapsedMs)}`,
-          );
-        }
+      case 'wait': {
+        const text = `waiting for ${e.what}${e.status ? ` (${e.status})` : ''}, ${formatMs(e.elapsedMs)}`;
+        if (options.bars) out.write(`\r\x1b[K${text}`);
+        else line(text);
         break;
+      }
       case 'warning':
         if (!options.warnings) break;
         if (shown < (options.warningLimit ?? Number.POSITIVE_INFINITY)) {
