@@ -168,6 +168,98 @@ describe('server operations', () => {
     }
   });
 
+  it('a running server sees users added, given a new password or removed by snapup user', async () => {
+    const data = tempDir();
+    const warnings: string[] = [];
+    const { startServer } = await import('../src/server/serve.js');
+    const server = await startServer({
+      dataDir: data,
+      port: 0,
+      sweepIntervalMs: 3_600_000,
+      onWarning: (m) => warnings.push(m),
+    });
+    const status = async (user: string, password: string) =>
+      (
+        await fetch(`${server.url}/cb/snapshots`, {
+          headers: {
+            authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`,
+          },
+        })
+      ).status;
+    /** The status the server settles on within 3 s (it looks at the file once a second). */
+    const settles = async (user: string, password: string, want: number) => {
+      const deadline = Date.now() + 3000;
+      let got = await status(user, password);
+      while (got !== want && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+        got = await status(user, password);
+      }
+      return got;
+    };
+    const user = (args: string[], password?: string) =>
+      runCli(['user', ...args, '--data', data], {
+        env: password ? { SNAPUP_PASSWORD: password } : {},
+      });
+    try {
+      expect(await status('dora', 'dora-password')).toBe(401);
+      const added = await user(['add', 'dora'], 'dora-password');
+      expect(added.stderr).toBe('user dora added\n');
+      expect(await settles('dora', 'dora-password', 200)).toBe(200);
+      const changed = await user(['add', 'dora'], 'dora-other-password');
+      expect(changed.stderr).toBe('password of dora changed\n');
+      expect(await settles('dora', 'dora-password', 401)).toBe(401);
+      expect(await status('dora', 'dora-other-password')).toBe(200);
+      expect((await user(['add', 'erin'], 'erin-password')).code).toBe(0);
+      expect((await user(['list'])).stdout).toBe('dora\nerin\n');
+      expect(JSON.parse((await runCli(['user', 'list', '--data', data, '--json'])).stdout)).toEqual(
+        {
+          users: ['dora', 'erin'],
+        },
+      );
+      const removed = await user(['rm', 'dora']);
+      expect(removed.stderr).toBe('user dora removed\n');
+      expect(await settles('dora', 'dora-other-password', 401)).toBe(401);
+      expect(await settles('erin', 'erin-password', 200)).toBe(200);
+      // A file broken while the server runs: the users read before stay, and it says why.
+      writeFileSync(join(data, 'users.json'), '{"users": ');
+      await new Promise((r) => setTimeout(r, 1100));
+      expect(await status('erin', 'erin-password')).toBe(200);
+      expect(warnings).toEqual([
+        `${join(data, 'users.json')}: users file is corrupt; the users read before stay`,
+      ]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('user rm of a user not there, user add of a bad name, and a user named like a built-in', async () => {
+    const data = tempDir();
+    const missing = await runCli(['user', 'rm', 'nobody', '--data', data]);
+    expect(missing.stderr).toBe(
+      `snapup: user nobody: no such user in ${join(data, 'users.json')}\n`,
+    );
+    expect(missing.code).toBe(3);
+    // The name is checked before a password is asked for.
+    const bad = await runCli(['user', 'add', 'bad name', '--data', data], {
+      env: { SNAPUP_PASSWORD: '' },
+    });
+    expect(bad.stderr).toMatch(/^snapup: user: "bad name" is invalid/);
+    expect(bad.code).toBe(2);
+    const empty = await runCli(['user', 'list', '--data', data]);
+    expect(empty.stdout).toBe('');
+    expect(empty.stderr).toMatch(/no users in/);
+    // "constructor" is a valid name that every plain object answers to: not a user here.
+    const server = await testServer({}, data);
+    try {
+      const r = await fetch(`${server.url}/cb/snapshots`, {
+        headers: { authorization: basic('constructor', 'whatever-pw') },
+      });
+      expect(r.status).toBe(401);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('a server that cannot be reached is named as such, not as lacking an extension', async () => {
     const { createServer } = await import('node:net');
     // A port that was free a moment ago: nothing listens there now.

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { Command } from 'commander';
+import { checkName } from '../protocol/types.js';
 import { globals, printJson } from './context.js';
 import { parseDuration, parseFolder, parsePort, parsePositiveInt, parseSize } from './format.js';
 import { readPassword } from './password.js';
@@ -18,7 +19,7 @@ export function serveCommand(): Command {
     .option('--log', 'log requests (JSON lines on stdout)')
     .addHelpText(
       'after',
-      '\nAdd users first: snapup user add NAME --data DIR. Stop with Ctrl-C or SIGTERM: in-flight requests finish first.',
+      '\nAdd users with snapup user add NAME --data DIR (a running server sees them within a second).\nStop with Ctrl-C or SIGTERM: in-flight requests finish first.',
     )
     .action(async (o, cmd: Command) => {
       const g = globals(cmd);
@@ -29,6 +30,7 @@ export function serveCommand(): Command {
         port: parsePort(o.port, 'port'),
         host: o.host,
         logger: o.log ?? false,
+        onWarning: (message) => process.stderr.write(`snapup serve: warning: ${message}\n`),
         // Node's timers hold at most 2^31 - 1 ms (24.8 days): a longer one fires every 1 ms.
         sweepIntervalMs:
           parseDuration(o.sweep, 'sweep', { sec: 24 * 86_400, text: '24 days' }) * 1000,
@@ -65,8 +67,33 @@ export function serveCommand(): Command {
     });
 }
 
+async function openUsers(data: string) {
+  const { UserStore } = await import('../server/users.js');
+  return UserStore.open(resolve(parseFolder(data, 'data')));
+}
+
 export function userCommand(): Command {
   const user = new Command('user').description("manage the server's users");
+  user
+    .command('list')
+    .description("list the server's users")
+    .requiredOption('--data <dir>', "the server's data folder")
+    .action(async (o: { data: string }, cmd: Command) => {
+      const users = await openUsers(o.data);
+      if (globals(cmd).json) printJson({ users: users.names() });
+      else if (users.names().length > 0) process.stdout.write(`${users.names().join('\n')}\n`);
+      else process.stderr.write(`no users in ${o.data}; add one with: snapup user add NAME\n`);
+    });
+  user
+    .command('rm')
+    .description('remove a user (their snapshots stay; a running server stops accepting them)')
+    .argument('<name>', 'user name')
+    .requiredOption('--data <dir>', "the server's data folder")
+    .action(async (name: string, o: { data: string }) => {
+      const users = await openUsers(o.data);
+      await users.remove(name);
+      process.stderr.write(`user ${name} removed\n`);
+    });
   user
     .command('add')
     .description(
@@ -75,10 +102,11 @@ export function userCommand(): Command {
     .argument('<name>', 'user name')
     .requiredOption('--data <dir>', "the server's data folder")
     .action(async (name: string, o: { data: string }) => {
-      const { UserStore } = await import('../server/users.js');
-      const users = await UserStore.open(resolve(parseFolder(o.data, 'data')));
+      checkName(name, 'user');
+      const users = await openUsers(o.data);
+      const had = users.has(name);
       await users.add(name, await readPassword(`password for ${name}: `));
-      process.stderr.write(`user ${name} saved\n`);
+      process.stderr.write(had ? `password of ${name} changed\n` : `user ${name} added\n`);
     });
   return user;
 }

@@ -65,6 +65,8 @@ export interface ServerOptions {
   users: UserStore;
   limits?: Partial<ServerLimits>;
   logger?: boolean;
+  /** Told of what the operator should see (a users file that became unreadable). */
+  onWarning?: (message: string) => void;
 }
 
 declare module 'fastify' {
@@ -109,8 +111,13 @@ export function buildServer(options: ServerOptions): FastifyInstance {
       .send({ error: 'NOT_FOUND', message: `no such endpoint: ${req.method} ${req.url}` }),
   );
 
+  const warn = options.onWarning ?? ((message: string) => app.log.warn(message));
   app.addHook('onRequest', async (req, reply) => {
     if (req.url === '/cb/health') return;
+    // Users added or removed with `snapup user` while the server runs count at once.
+    await users.refresh((err) =>
+      warn(`${err instanceof Error ? err.message : String(err)}; the users read before stay`),
+    );
     const user = await authenticate(req, users);
     if (!user) {
       reply.header('WWW-Authenticate', 'Basic realm="snapup", charset="UTF-8"');

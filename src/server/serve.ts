@@ -14,6 +14,7 @@ export interface ServeOptions {
   /** How often expired snapshots and unreferenced content are collected (spec B.11). */
   sweepIntervalMs?: number;
   logger?: boolean;
+  onWarning?: (message: string) => void;
 }
 
 export interface RunningServer {
@@ -38,7 +39,13 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     });
   const store = await Store.open(storeDirOf(options.dataDir));
   const users = await UserStore.open(options.dataDir);
-  const app = buildServer({ store, users, limits: options.limits, logger: options.logger });
+  const app = buildServer({
+    store,
+    users,
+    limits: options.limits,
+    logger: options.logger,
+    onWarning: options.onWarning,
+  });
   const host = options.host ?? '127.0.0.1';
   try {
     await app.listen({ port: options.port ?? 8080, host });
