@@ -206,6 +206,47 @@ describe('the server refuses bad input with the right status, and writes nothing
     expect(r).toMatchObject({ status: 200, body: { stored: [{ path: 'a.txt', sha1: HELLO }] } });
   });
 
+  it("paths and users named like Object's members are only found when they exist", async () => {
+    const made = await call('POST', '/cb/snapshot', {
+      json: {
+        meta: { name: 'odd', tag: 'v1' },
+        files: { 'a.txt': { content: 'aGk=', permissions: { ro: false, exe: false } } },
+      },
+    });
+    expect(made.status).toBe(200);
+    for (const path of ['constructor', 'toString', '__proto__']) {
+      const file = await call('GET', `/cb/snapshots/odd/v1/files/${path}`);
+      expect(file).toMatchObject({
+        status: 404,
+        body: { message: `${path}: no such file in the snapshot` },
+      });
+      const archive = await call('POST', '/cb/snapshots/odd/v1/archive', {
+        json: { paths: [path] },
+      });
+      expect(archive.status).toBe(404);
+    }
+    // An undeclared entry is recorded with the hash of what arrived (spec B.3), whatever its name.
+    const tar = new TarPieces();
+    tar.add('constructor', 5, (into, at) => Buffer.from('hello').copy(into, at));
+    const batch = await call('POST', '/cb/snapshots/app/v1/batch', {
+      raw: Buffer.concat([...tar.take(), ...tar.end()]),
+      type: 'application/x-tar',
+    });
+    expect(batch).toMatchObject({
+      status: 200,
+      body: { stored: [{ path: 'constructor', sha1: HELLO }], rejected: [] },
+    });
+    const app = (await call('GET', '/cb/snapshots/app/v1')) as { body: { fileHashes?: object } };
+    expect(Object.keys(app.body.fileHashes ?? {}).sort()).toEqual(['a.txt', 'constructor']);
+    // A user of that name sees another's invisible snapshot no more than anyone else.
+    await server.users.add('constructor', 'constructor-password');
+    const other = await call('GET', '/cb/snapshots/odd/v1?owner=alice', {
+      auth: basic('constructor', 'constructor-password'),
+    });
+    expect(other.status).toBe(404);
+    expect((await call('GET', '/cb/snapshots/odd/v1')).status).toBe(200);
+  });
+
   it('a bad A4 body → 400', async () => {
     const before = storeState();
     const r = await call('POST', '/cb/snapshot', {

@@ -51,6 +51,16 @@ class LineHash {
 }
 
 /**
+ * An empty map for keys that users name (file paths): without a prototype, so a path the
+ * snapshot lacks is not found even when it is `constructor`, `toString` or `__proto__`,
+ * which a plain object answers with Object's own members (a server that was asked for a
+ * file named `constructor` sent Object's constructor function, a 500).
+ */
+export function pathMap<T>(): Record<string, T> {
+  return Object.create(null) as Record<string, T>;
+}
+
+/**
  * Sets `map[path]` as an own property, also for a file named `__proto__`, which a plain
  * assignment would turn into the map's prototype (and so drop from the snapshot).
  */
@@ -89,7 +99,7 @@ export interface BuiltManifest {
 
 /** The request map of entries (each once by path). */
 export function fileHashesOf(entries: readonly PathEntry[]): FileHashes {
-  const out: FileHashes = {};
+  const out = pathMap<FileHashes[string]>();
   for (const e of entries)
     setEntry(out, e.path, { sha1: e.sha1, permissions: e.permissions, size: e.size });
   return out;

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod/v3';
 import { SnapupError } from '../errors.js';
-import { setEntry } from './manifest.js';
+import { pathMap, setEntry } from './manifest.js';
 import { checkSnapshotPath } from './paths.js';
 import { SHA1_RE } from './sha1.js';
 
@@ -69,7 +69,7 @@ export function pathRecord<T extends z.ZodTypeAny>(value: T) {
       'must be an object',
     )
     .transform((map, ctx) => {
-      const out: Record<string, z.output<T>> = {};
+      const out = pathMap<z.output<T>>();
       for (const key in map) {
         if (!Object.hasOwn(map, key)) continue;
         const parsed = value.safeParse(map[key]);
@@ -91,7 +91,7 @@ export function pathRecord<T extends z.ZodTypeAny>(value: T) {
 export function parseFileHashes(value: unknown): Record<string, FileEntry> | string {
   if (typeof value !== 'object' || value === null || Array.isArray(value))
     return 'must be an object';
-  const out: Record<string, FileEntry> = {};
+  const out = pathMap<FileEntry>();
   for (const path in value) {
     if (!Object.hasOwn(value, path)) continue;
     const problem = checkSnapshotPath(path);

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { fsError, isSnapupError, SnapupError } from '../errors.js';
-import { type BuiltManifest, setEntry, uniqueHashes } from '../protocol/manifest.js';
+import { type BuiltManifest, pathMap, setEntry, uniqueHashes } from '../protocol/manifest.js';
 import { checkSnapshotPath } from '../protocol/paths.js';
 import type {
   AccessLevel,
@@ -539,7 +539,7 @@ export class Store {
   ): Promise<NewSnapshotResponse> {
     const meta = parseOrThrow(newSnapshotRequestSchema, request, 'meta');
     return this.lock(async () => {
-      const fileHashes: FileHashes = { ...(meta.fileHashes ?? {}) };
+      const fileHashes: FileHashes = Object.assign(pathMap(), meta.fileHashes);
       for (const [path, file] of Object.entries(files)) {
         const problem = checkSnapshotPath(path);
         if (problem) throw new SnapupError('BAD_INPUT', `${path}: ${problem}`, { field: 'files' });
@@ -680,7 +680,10 @@ export class Store {
 
 function accessOf(record: SnapshotRecord, caller: string): AccessLevel {
   if (record.owner === caller) return 'ReadWrite';
-  return record.accessPerUser[caller] ?? record.accessLevel;
+  // Own keys only: a caller named "constructor" would read Object's function off a plain map.
+  return Object.hasOwn(record.accessPerUser, caller)
+    ? (record.accessPerUser[caller] as AccessLevel)
+    : record.accessLevel;
 }
 
 function frozenError(record: SnapshotRecord): SnapupError {
