@@ -333,12 +333,19 @@ describe('snapup CLI', () => {
         [['--expire', 'soon'], /expire: "soon" is not a duration/],
         [['--grant', 'bob'], /grant: "bob" is not USER=LEVEL/],
         [['--concurrency', '0'], /concurrency: "0" must be a whole number/],
+        [
+          ['--concurrency', '100000'],
+          /concurrency: 100000 is more than 256 at once; give 1 to 256/,
+        ],
       ];
       for (const [args, pattern] of cases) {
         const r = await runCli(['push', src, ...args], { env: env() });
         expect(r.code).toBe(2);
         expectCleanError(r.stderr, pattern);
       }
+      const many = await runCli(['pull', 'a', tempDir(), '--concurrency', '257'], { env: env() });
+      expect(many.code).toBe(2);
+      expectCleanError(many.stderr, /concurrency: 257 is more than 256/);
       const bad = await runCli(['pull', 'a/b/c', tempDir()], { env: env() });
       expect(bad.code).toBe(2);
       expectCleanError(bad.stderr, /snapshot: "a\/b\/c" is not NAME or NAME\/TAG/);

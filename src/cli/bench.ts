@@ -30,7 +30,11 @@ export function benchCommand(): Command {
       `
 Reports files and bytes, unique content, duplicates inside the tree, content the store
 (or --server) already holds, content shared with --against/--compare, the bytes a push
-would send, the request plan, and the hashing throughput. Add --json for tools.`,
+would send, the request plan, and the hashing throughput. Add --json for tools.
+
+With a comparison, "a push would send" counts only what neither the store nor the
+comparison holds, as if the comparison had been pushed first; --against and --compare
+given together count both.`,
     )
     .action(async (dir: string, o, cmd: Command) => {
       const g = globals(cmd);

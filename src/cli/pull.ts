@@ -10,7 +10,7 @@ import {
   withBackend,
   withNextStep,
 } from './context.js';
-import { formatBytes, formatMs, parsePositiveInt } from './format.js';
+import { formatBytes, formatMs, parseConcurrency } from './format.js';
 
 export function pullCommand(): Command {
   return new Command('pull')
@@ -36,7 +36,7 @@ right content are checked by hash and kept, not fetched again).`,
     )
     .action(async (address: string, dest: string, o, cmd: Command) => {
       const g = globals(cmd);
-      const concurrency = parsePositiveInt(o.concurrency, 'concurrency');
+      const concurrency = parseConcurrency(o.concurrency);
       const progress = progressFor(g);
       const finish = keptFilesAdvice(dest, 'pull again with --force to finish');
       let writing = false;

@@ -14,9 +14,9 @@ import {
   formatBytes,
   formatMs,
   parseAccessLevel,
+  parseConcurrency,
   parseDuration,
   parseGrants,
-  parsePositiveInt,
   parseSize,
 } from './format.js';
 
@@ -77,7 +77,7 @@ rest.`,
     )
     .action(async (dir: string, o, cmd: Command) => {
       const g = globals(cmd);
-      const concurrency = parsePositiveInt(o.concurrency, 'concurrency');
+      const concurrency = parseConcurrency(o.concurrency);
       const progress = progressFor(g);
       const options = {
         dir,
