@@ -1,4 +1,4 @@
-import { readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { manifestDigest } from '../src/protocol/manifest.js';
@@ -245,6 +245,80 @@ describe('the store behaves like a CB server', () => {
     await store.gc();
     expect(await store.objects.has(sha1('wip'))).toBe(false);
     expect(await store.objects.has(sha1(A))).toBe(true);
+  });
+
+  it('gc keeps what an unfrozen snapshot declared while it keeps receiving uploads, past the hour', async () => {
+    const minute = 60_000;
+    let now = Date.now();
+    const store = await newStore(() => now);
+    const r = await store.newSnapshot('ann', { name: 'long', tag: 'v1', fileHashes: manifest });
+    await store.upload('ann', r.snapshot, 'a.txt', { bytes: Buffer.from(A) });
+    // A push still uploading 50 minutes on; the sweeper runs 70 minutes after it began.
+    now += 50 * minute;
+    await store.upload('ann', r.snapshot, 'a.txt', { bytes: Buffer.from(A) });
+    now += 20 * minute;
+    await store.gc();
+    expect(await store.objects.has(sha1(A))).toBe(true);
+    await store.upload('ann', r.snapshot, 'b/b.txt', { bytes: Buffer.from(B) });
+    expect((await store.freeze('ann', r.snapshot)).frozen).toBe(true);
+
+    // One upload that lasts longer than the hour: what arrived before it stays meanwhile.
+    const slow = await store.newSnapshot('ann', {
+      name: 'slow',
+      tag: 'v1',
+      fileHashes: {
+        'c.txt': { sha1: sha1('gamma'), permissions: perms },
+        'd.bin': { sha1: sha1('delta'), permissions: perms },
+      },
+    });
+    await store.upload('ann', slow.snapshot, 'c.txt', { bytes: Buffer.from('gamma') });
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    async function* slowly() {
+      yield Buffer.from('del');
+      await held;
+      yield Buffer.from('ta');
+    }
+    const inFlight = store.upload('ann', slow.snapshot, 'd.bin', { stream: slowly() });
+    await new Promise((r) => setTimeout(r, 50));
+    now += 2 * 60 * minute;
+    await store.gc();
+    expect(await store.objects.has(sha1('gamma'))).toBe(true);
+    release();
+    await inFlight;
+    expect((await store.freeze('ann', slow.snapshot)).frozen).toBe(true);
+
+    // Abandoned: nothing arrives for two hours, and gc reclaims what it had received.
+    const left = await store.newSnapshot('ann', {
+      name: 'left',
+      tag: 'v1',
+      fileHashes: { 'e.txt': { sha1: sha1('epsilon'), permissions: perms } },
+    });
+    await store.upload('ann', left.snapshot, 'e.txt', { bytes: Buffer.from('epsilon') });
+    now += 2 * 60 * minute;
+    await store.gc();
+    expect(await store.objects.has(sha1('epsilon'))).toBe(false);
+    expect(await store.objects.has(sha1('gamma'))).toBe(true);
+  });
+
+  it("gc removes temp files that dead writers left an hour ago, never this process's", async () => {
+    const store = await newStore();
+    const dir = store.objects.tempDir;
+    mkdirSync(dir, { recursive: true });
+    const otherPid = process.pid === 1 ? 2 : process.pid - 1;
+    const dead = join(dir, `.${sha1('x')}.${otherPid}-0a1b2c3d-7.tmp`);
+    const ours = join(dir, `.${sha1('y')}.${process.pid}-1-0a1b2c3d-8.tmp`);
+    const young = join(dir, `.${sha1('z')}.${otherPid}-0a1b2c3d-9.tmp`);
+    for (const f of [dead, ours, young]) writeFileSync(f, 'partial');
+    const old = new Date(Date.now() - 2 * 60 * 60 * 1000);
+    utimesSync(dead, old, old);
+    utimesSync(ours, old, old);
+    expect((await store.gc()).removedTempFiles).toBe(1);
+    expect(readdirSync(dir).sort()).toEqual(
+      [ours, young].map((f) => f.slice(dir.length + 1)).sort(),
+    );
   });
 
   it('A4: stores inline files and freezes when nothing is missing', async () => {

@@ -9,7 +9,7 @@ export function gcCommand(): Command {
     .option('--dry-run', 'report what would be removed; remove nothing')
     .addHelpText(
       'after',
-      '\nContent declared by an unfinished push within the last hour is always kept, so gc is safe\nto run while pushes are in progress. Packs holding dead objects are rewritten without them,\nand small packs (left by pushes of a few edited files) are merged.',
+      '\nContent an unfinished push declared is kept while that push goes on (it declared it or\nuploaded into it within the last hour), so gc is safe to run while pushes are in progress. Packs holding dead objects are rewritten without them,\nand small packs (left by pushes of a few edited files) are merged.',
     )
     .action(async (o: { dryRun?: boolean }, cmd: Command) => {
       const g = globals(cmd);

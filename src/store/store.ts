@@ -22,7 +22,7 @@ import type {
   UploadResponse,
 } from '../protocol/types.js';
 import { formatAddress, newSnapshotRequestSchema, parseOrThrow } from '../protocol/types.js';
-import { writeFileAtomic } from '../util/atomic.js';
+import { isTempOfThisProcess, writeFileAtomic } from '../util/atomic.js';
 import { makeDir } from '../util/make-dir.js';
 import { collectObjects } from './collect.js';
 import { withLock } from './lock.js';
@@ -41,6 +41,13 @@ const STORE_LAYOUT = new Set([
 ]);
 /** Content an unfrozen snapshot declared within this window is never collected (B.11). */
 export const GC_GRACE_MS = 60 * 60 * 1000;
+/**
+ * How stale an unfrozen snapshot's updatedAt may be when it receives an upload before it
+ * is moved on: a push that uploads for longer than GC_GRACE_MS kept what it declared only
+ * for the first hour (the server's sweeper then removed what had arrived, every minute,
+ * and the freeze failed). A record write every ten minutes of uploading.
+ */
+const TOUCH_MS = 10 * 60 * 1000;
 const RECORD_MEMORY_MS = 1000;
 
 /** Where an upload's bytes come from: a local file, bytes in memory, or a stream. */
@@ -96,6 +103,11 @@ export class Store {
   private readonly now: () => number;
   private readonly lockPath: string;
   private readonly recentRecords = new Map<string, { record: SnapshotRecord; at: number }>();
+  /**
+   * Uploads in flight in this process, per snapshot: gc keeps what such a snapshot
+   * declared however old its record (one upload can outlast the grace period).
+   */
+  private readonly receiving = new Map<string, number>();
 
   private constructor(root: string, options: StoreOptions) {
     this.root = root;
@@ -384,33 +396,67 @@ export class Store {
     if (problem) throw new SnapupError('BAD_INPUT', `${path}: ${problem}`, { field: 'path' });
     let record = await this.resolveRemembered(caller, address, 'write');
     if (record.frozen) throw frozenError(record);
-    const declared = (await this.records.readManifest(record.digest))[path];
-    const stored = await this.putContent(content, declared?.sha1, path, signal);
-    if (declared) return { path, ...stored };
+    return this.whileReceiving(caller, address, record, async () => {
+      const declared = (await this.records.readManifest(record.digest))[path];
+      const stored = await this.putContent(content, declared?.sha1, path, signal);
+      if (declared) return { path, ...stored };
 
-    // B.3: an undeclared path is recorded with the hash of what arrived.
-    return this.lock(async () => {
-      record = await this.resolve(caller, address, 'write');
-      if (record.frozen) throw frozenError(record);
-      const latest = await this.records.readManifest(record.digest);
-      const entry = {
-        sha1: stored.sha1,
-        permissions: { ro: false, exe: false },
-        size: stored.size,
-      };
-      const digest = await this.records.writeManifest({ map: { ...latest, [path]: entry } });
-      await this.records.write(
-        {
-          ...record,
-          digest,
-          fileCount: record.fileCount + 1,
-          size: record.size + stored.size,
-          updatedAt: new Date(this.now()).toISOString(),
-        },
-        false,
-      );
-      return { path, ...stored };
+      // B.3: an undeclared path is recorded with the hash of what arrived.
+      return this.lock(async () => {
+        record = await this.resolve(caller, address, 'write');
+        if (record.frozen) throw frozenError(record);
+        const latest = await this.records.readManifest(record.digest);
+        const entry = {
+          sha1: stored.sha1,
+          permissions: { ro: false, exe: false },
+          size: stored.size,
+        };
+        const digest = await this.records.writeManifest({ map: { ...latest, [path]: entry } });
+        await this.records.write(
+          {
+            ...record,
+            digest,
+            fileCount: record.fileCount + 1,
+            size: record.size + stored.size,
+            updatedAt: new Date(this.now()).toISOString(),
+          },
+          false,
+        );
+        return { path, ...stored };
+      });
     });
+  }
+
+  /**
+   * Runs an upload into `record`'s snapshot, counted as in flight, after moving its
+   * updatedAt on if it is older than TOUCH_MS (B.11 keeps what a snapshot declared while
+   * its record is recent).
+   */
+  private async whileReceiving<T>(
+    caller: string,
+    address: SnapshotAddress,
+    record: SnapshotRecord,
+    upload: () => Promise<T>,
+  ): Promise<T> {
+    const key = recordKey(record);
+    this.receiving.set(key, (this.receiving.get(key) ?? 0) + 1);
+    try {
+      if (this.now() - Date.parse(record.updatedAt) >= TOUCH_MS) {
+        await this.lock(async () => {
+          const latest = await this.resolve(caller, address, 'write');
+          if (latest.frozen || this.now() - Date.parse(latest.updatedAt) < TOUCH_MS) return;
+          await this.records.write(
+            { ...latest, updatedAt: new Date(this.now()).toISOString() },
+            false,
+          );
+        });
+      }
+      return await upload();
+    } finally {
+      const left = (this.receiving.get(key) ?? 1) - 1;
+      if (left > 0) this.receiving.set(key, left);
+      else this.receiving.delete(key);
+    }
   }
 
   /**
@@ -426,6 +472,18 @@ export class Store {
   ): Promise<(UploadResponse | SnapupError)[]> {
     const record = await this.resolveRemembered(caller, address, 'write');
     if (record.frozen) throw frozenError(record);
+    return this.whileReceiving(caller, address, record, () =>
+      this.uploadBatchInto(caller, address, record, files, signal),
+    );
+  }
+
+  private async uploadBatchInto(
+    caller: string,
+    address: SnapshotAddress,
+    record: SnapshotRecord,
+    files: readonly BatchFile[],
+    signal?: AbortSignal,
+  ): Promise<(UploadResponse | SnapupError)[]> {
     const manifest = await this.records.readManifest(record.digest);
     const out: (UploadResponse | SnapupError)[] = new Array(files.length);
     const declared: number[] = [];
@@ -641,7 +699,8 @@ export class Store {
           continue;
         }
         keepManifests.add(record.digest);
-        const recent = now - Date.parse(record.updatedAt) < GC_GRACE_MS;
+        const recent =
+          now - Date.parse(record.updatedAt) < GC_GRACE_MS || this.receiving.has(recordKey(record));
         if (record.frozen || recent) {
           for (const h of uniqueHashes(await this.records.readManifest(record.digest))) {
             keepObjects.add(h);
@@ -668,6 +727,8 @@ export class Store {
   private async sweepTemp(now: number, dryRun: boolean): Promise<number> {
     let removed = 0;
     for (const name of await fsp.readdir(this.objects.tempDir).catch(() => [] as string[])) {
+      // Ours are writes in flight: an upload stalled for an hour must not lose its file.
+      if (isTempOfThisProcess(name)) continue;
       const path = join(this.objects.tempDir, name);
       const stat = await fsp.stat(path).catch(() => null);
       if (!stat || now - stat.mtimeMs < GC_GRACE_MS) continue;
@@ -676,6 +737,10 @@ export class Store {
     }
     return removed;
   }
+}
+
+function recordKey(record: SnapshotRecord): string {
+  return `${record.owner}\0${record.name}\0${record.tag}`;
 }
 
 function accessOf(record: SnapshotRecord, caller: string): AccessLevel {

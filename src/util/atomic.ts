@@ -14,6 +14,15 @@ export function tempName(dir: string, base: string): string {
 }
 
 /**
+ * Whether a temp file name (tempName's, or the workers' tempPathIn) is this process's:
+ * such a file is a write in flight, since a write that fails removes its own.
+ */
+export function isTempOfThisProcess(name: string): boolean {
+  const pid = /\.(\d+)-[0-9a-f-]+\.tmp$/.exec(name)?.[1];
+  return pid !== undefined && Number(pid) === process.pid;
+}
+
+/**
  * Writes `data` to `path` so that readers see either the old file or the whole new one:
  * temp file in the same directory, optional fsync, rename over the target.
  */
