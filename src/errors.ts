@@ -91,7 +91,8 @@ const exitOf: Record<ErrorCode, number> = {
   DISK_FULL: ExitCode.io,
   IO: ExitCode.io,
   ABORTED: ExitCode.interrupted,
-  UNSUPPORTED: ExitCode.failure,
+  // Asking a backend for what it does not do (an option, gc on a server) is a usage mistake.
+  UNSUPPORTED: ExitCode.usage,
   VALIDATION: ExitCode.usage,
   REMOTE: ExitCode.failure,
   BAD_RESPONSE: ExitCode.failure,

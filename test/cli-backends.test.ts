@@ -95,7 +95,7 @@ describe('snapup --backend datalayer', () => {
       ['create', '--runtime', 'pod-1', '--name', 'x', '--retention', '1h'],
       { env },
     );
-    expect(retention.code).toBe(1);
+    expect(retention.code).toBe(2);
     expect(cleanError(retention.stderr)).toMatch(
       /datalayer: create does not take --retention \(it takes --name, --description, --runtime, --stop\)/,
     );
@@ -211,6 +211,7 @@ describe('snapup create/restore on the local store', () => {
     expect(restored.code, restored.stderr).toBe(0);
     expect(readTree(dest)).toEqual(readTree(sample));
     const vm = await runCli(['restore', 'site/v2', '--vm', 'web'], { env });
+    expect(vm.code).toBe(2);
     expect(cleanError(vm.stderr)).toMatch(
       /local: restore does not take --vm \(it takes --into, --force\)/,
     );

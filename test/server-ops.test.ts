@@ -480,7 +480,7 @@ describe('server operations', () => {
       const gone = await runCli(['show', 'app/1.0'], { env });
       expect(gone.code).toBe(3);
       const gc = await runCli(['gc'], { env });
-      expect(gc.code).toBe(1);
+      expect(gc.code).toBe(2);
       expect(gc.stderr).toMatch(/gc works on the local store/);
     } finally {
       await server.close();
