@@ -168,6 +168,55 @@ describe('server operations', () => {
     }
   });
 
+  it('closes a connection that stops sending in the middle of an upload, freeing its slot', async () => {
+    const { startServer } = await import('../src/server/serve.js');
+    const server = await startServer({
+      dataDir: tempDir(),
+      port: 0,
+      sweepIntervalMs: 3_600_000,
+      limits: { maxInflightUploads: 1 },
+      idleTimeoutMs: 300,
+    });
+    try {
+      await server.users.add('alice', 'alice-password');
+      const auth = basic('alice');
+      const made = await fetch(`${server.url}/cb/newSnapshot`, {
+        method: 'POST',
+        headers: { authorization: auth, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'app', tag: 'v1' }),
+      });
+      expect(made.status).toBe(200);
+      const { connect } = await import('node:net');
+      const port = Number(new URL(server.url).port);
+      const stalled = connect(port, '127.0.0.1');
+      const closed = new Promise<void>((r) => stalled.on('close', () => r()));
+      stalled.on('error', () => {});
+      stalled.write(
+        `POST /cb/snapshots/app/v1/files/big.bin HTTP/1.1\r\nhost: x\r\nauthorization: ${auth}\r\ncontent-type: application/octet-stream\r\ncontent-length: 100000\r\n\r\n${'x'.repeat(10)}`,
+      );
+      const upload = () =>
+        fetch(`${server.url}/cb/snapshots/app/v1/files/small.txt`, {
+          method: 'POST',
+          headers: { authorization: auth, 'content-type': 'application/octet-stream' },
+          body: 'small',
+        });
+      await new Promise((r) => setTimeout(r, 100));
+      expect((await upload()).status).toBe(503);
+      await closed;
+      // The handler lets go of the slot a moment after the connection is gone.
+      const deadline = Date.now() + 3000;
+      let status = (await upload()).status;
+      while (status === 503 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+        status = (await upload()).status;
+      }
+      expect(status).toBe(201);
+      expect(readdirSync(join(server.store.root, 'tmp'))).toEqual([]);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('a running server sees users added, given a new password or removed by snapup user', async () => {
     const data = tempDir();
     const warnings: string[] = [];

@@ -67,7 +67,17 @@ export interface ServerOptions {
   logger?: boolean;
   /** Told of what the operator should see (a users file that became unreadable). */
   onWarning?: (message: string) => void;
+  /** A connection silent this long is closed (DEFAULT_IDLE_TIMEOUT_MS). */
+  idleTimeoutMs?: number;
 }
+
+/**
+ * A client that stops sending in the middle of an upload (its machine suspended, a link
+ * gone without a reset) held an upload slot and a temp file forever: 64 of them and every
+ * upload was refused. Two minutes without a byte closes the connection; a slow link still
+ * sends within that.
+ */
+export const DEFAULT_IDLE_TIMEOUT_MS = 120_000;
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -91,6 +101,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   const app = Fastify({
     logger: options.logger ?? false,
     bodyLimit: limits.maxJsonBytes,
+    connectionTimeout: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
     // Paths inside snapshots can be long (spec B.6 allows 4096 bytes, percent-encoded).
     routerOptions: { maxParamLength: 16 * 1024 },
     return503OnClosing: true,

@@ -15,6 +15,7 @@ export interface ServeOptions {
   sweepIntervalMs?: number;
   logger?: boolean;
   onWarning?: (message: string) => void;
+  idleTimeoutMs?: number;
 }
 
 export interface RunningServer {
@@ -45,6 +46,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     limits: options.limits,
     logger: options.logger,
     onWarning: options.onWarning,
+    idleTimeoutMs: options.idleTimeoutMs,
   });
   const host = options.host ?? '127.0.0.1';
   try {
