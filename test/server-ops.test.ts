@@ -212,6 +212,18 @@ describe('server operations', () => {
       }
       expect(status).toBe(201);
       expect(readdirSync(join(server.store.root, 'tmp'))).toEqual([]);
+      // A server slower to answer than the idle time (a freeze's fsync) keeps the connection.
+      const freeze = server.store.freeze.bind(server.store);
+      server.store.freeze = async (...args) => {
+        await new Promise((r) => setTimeout(r, 1000));
+        return freeze(...args);
+      };
+      const frozen = await fetch(`${server.url}/cb/snapshots/app/v1/freeze`, {
+        method: 'POST',
+        headers: { authorization: auth },
+      });
+      expect(frozen.status).toBe(200);
+      expect(((await frozen.json()) as { frozen: boolean }).frozen).toBe(true);
     } finally {
       await server.close();
     }

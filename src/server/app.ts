@@ -3,6 +3,8 @@
  * backend uses. fastify gives us JSON body limits, content-type parsers that hand raw
  * upload streams through untouched, and structured logs.
  */
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { z } from 'zod/v3';
@@ -111,6 +113,19 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     onProtoPoisoning: 'ignore',
   });
   app.decorateRequest('user', '');
+
+  // The idle timeout is for clients stalled in their request. The request each connection
+  // is on tells them from a server still working on its answer (a freeze's fsync of a large
+  // snapshot can take minutes), which keeps its connection.
+  const requestOn = new WeakMap<Socket, IncomingMessage>();
+  app.addHook('onRequest', async (req) => {
+    requestOn.set(req.raw.socket, req.raw);
+  });
+  app.server.on('timeout', (socket: Socket) => {
+    if (requestOn.get(socket)?.complete === true)
+      socket.setTimeout(options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS);
+    else socket.destroy();
+  });
 
   // Raw bodies (A2 uploads, batch tars) are handed over as streams, never buffered.
   app.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
