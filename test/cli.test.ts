@@ -126,6 +126,9 @@ describe('snapup CLI', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/would upload a\.txt/);
     expect(r.stdout).toMatch(/would upload 2 file\(s\)/);
+    // Nothing was uploaded, and the summary does not say it was.
+    expect(r.stdout).not.toMatch(/uploaded/);
+    expect(r.stdout).toMatch(/^\s+files\s+2 \(2 B\)/m);
     expect(storedObjects(e.SNAPUP_STORE)).toEqual([]);
     expect(readdirSync(join(e.SNAPUP_STORE, 'snapshots'))).toEqual([]);
   });

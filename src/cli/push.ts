@@ -122,7 +122,12 @@ function describe(s: PushSummary): string {
   }
   lines.push(
     `  files     ${s.files} (${formatBytes(s.bytes)}); hashed ${s.hashedFiles} (${formatBytes(s.hashedBytes)}), from cache ${s.cachedFiles}`,
-    `  uploaded  ${s.uploadedFiles} file(s), ${formatBytes(s.uploadedBytes)} in ${s.mode} mode${s.stagedFiles > 0 ? ` (${s.stagedFiles} stored while hashed)` : ''}`,
+    // A dry run said what it would upload on its first line: nothing was.
+    ...(s.dryRun
+      ? []
+      : [
+          `  uploaded  ${s.uploadedFiles} file(s), ${formatBytes(s.uploadedBytes)} in ${s.mode} mode${s.stagedFiles > 0 ? ` (${s.stagedFiles} stored while hashed)` : ''}`,
+        ]),
     `  dedup     ${formatBytes(s.dedupBytes)} not sent (${formatBytes(s.dedupStoredBytes)} already stored, ${formatBytes(s.dedupTreeBytes)} duplicates in the tree)`,
     `  time      ${formatMs(s.durationMs)} (scan ${formatMs(s.stagesMs.scan)}, hash ${formatMs(s.stagesMs.hash)}, upload ${formatMs(s.stagesMs.upload)}, freeze ${formatMs(s.stagesMs.freeze)})`,
   );
