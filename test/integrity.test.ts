@@ -1,4 +1,12 @@
-import { chmodSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SnapupError } from '../src/errors.js';
@@ -399,5 +407,25 @@ describe('integrity', () => {
     });
     expect(readdirSync(dest)).not.toContain('good.bin');
     expect(readdirSync(dest).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('refuses a manifest with a path that is a file and a folder, before touching the destination', async () => {
+    const perms = { ro: false, exe: false };
+    const source = {
+      description: 'a server that took a broken manifest',
+      get: async () => ({
+        snapshot: { name: 'c', tag: 'v', frozen: true },
+        fileHashes: {
+          a: { sha1: sha1('a'), permissions: perms, size: 1 },
+          'a/b': { sha1: sha1('b'), permissions: perms, size: 1 },
+        },
+      }),
+    } as unknown as PullSource;
+    const dest = join(tempDir(), 'out');
+    await expect(pull({ source, address: { name: 'c', tag: 'v' }, dest })).rejects.toMatchObject({
+      code: 'CORRUPT_STORE',
+      message: 'snapshot c/v: "a/b": "a" is a file of the snapshot, not a folder',
+    });
+    expect(existsSync(dest)).toBe(false);
   });
 });

@@ -247,6 +247,29 @@ describe('the server refuses bad input with the right status, and writes nothing
     expect((await call('GET', '/cb/snapshots/odd/v1')).status).toBe(200);
   });
 
+  it('a manifest where a path is a file and a folder → 400 naming both, and no object', async () => {
+    const before = storeState();
+    const entry = { sha1: HELLO, permissions: { ro: false, exe: false } };
+    const declared = await call('POST', '/cb/newSnapshot', {
+      json: { name: 'clash', fileHashes: { 'x/y': entry, 'x/y/z.txt': entry } },
+    });
+    expect(declared.status).toBe(400);
+    expect(declared.body.message).toBe(
+      'newSnapshot["fileHashes"]: "x/y/z.txt": "x/y" is a file of the snapshot, not a folder',
+    );
+    const inline = await call('POST', '/cb/snapshot', {
+      json: {
+        meta: { name: 'clash', fileHashes: { 'a/b.txt': entry } },
+        files: { a: { content: 'aGk=', permissions: { ro: false, exe: false } } },
+      },
+    });
+    expect(inline.status).toBe(400);
+    expect(inline.body.message).toBe(
+      'files: "a/b.txt": "a" is a file of the snapshot, not a folder',
+    );
+    expect(storeState()).toEqual(before);
+  });
+
   it('a bad A4 body → 400', async () => {
     const before = storeState();
     const r = await call('POST', '/cb/snapshot', {

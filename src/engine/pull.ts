@@ -8,8 +8,13 @@ import { dirname, resolve, sep } from 'node:path';
 import { fsError, SnapupError } from '../errors.js';
 import { HashQueue } from '../hash/hasher.js';
 import { comparePaths } from '../protocol/manifest.js';
-import { checkSnapshotPath } from '../protocol/paths.js';
-import { type FileEntry, fileModeOf, type SnapshotAddress } from '../protocol/types.js';
+import { checkSnapshotPath, folderFileClash } from '../protocol/paths.js';
+import {
+  type FileEntry,
+  fileModeOf,
+  formatAddress,
+  type SnapshotAddress,
+} from '../protocol/types.js';
 import { tempName } from '../util/atomic.js';
 import { writeGathered } from '../util/gathered-write.js';
 import { makeDir } from '../util/make-dir.js';
@@ -49,8 +54,7 @@ export async function pull(options: PullOptions): Promise<PullSummary> {
       },
     );
   }
-  await prepareDest(dest, options.force ?? false);
-
+  // A manifest no folder can hold is refused before the destination is touched.
   const paths = Object.keys(fileHashes).sort(comparePaths);
   for (const p of paths) {
     const problem = checkSnapshotPath(p);
@@ -59,6 +63,12 @@ export async function pull(options: PullOptions): Promise<PullSummary> {
         field: 'path',
       });
   }
+  const clash = folderFileClash(paths, (p) => Object.hasOwn(fileHashes, p));
+  if (clash)
+    throw new SnapupError('CORRUPT_STORE', `snapshot ${formatAddress(address)}: ${clash}`, {
+      field: 'path',
+    });
+  await prepareDest(dest, options.force ?? false);
   const totalBytes = paths.reduce((s, p) => s + (fileHashes[p]?.size ?? 0), 0);
   const progress = { files: 0, bytes: 0 };
   const madeDirs = new Set<string>([dest]);

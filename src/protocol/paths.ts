@@ -48,6 +48,25 @@ export function checkSnapshotPath(path: string): string | null {
 }
 
 /** Percent-encodes each segment of a snapshot path for use in a URL (spec B.6). */
+/**
+ * What makes a set of snapshot paths impossible to write out: a path that is a file and
+ * also a folder of another (`a` and `a/b`). A server that took such a manifest made a
+ * snapshot no pull could restore. `has` says whether a path is in the set.
+ */
+export function folderFileClash(
+  paths: Iterable<string>,
+  has: (path: string) => boolean,
+): string | null {
+  for (const path of paths) {
+    for (let slash = path.indexOf('/'); slash > 0; slash = path.indexOf('/', slash + 1)) {
+      const folder = path.slice(0, slash);
+      if (has(folder))
+        return `${JSON.stringify(path)}: ${JSON.stringify(folder)} is a file of the snapshot, not a folder`;
+    }
+  }
+  return null;
+}
+
 export function encodePathForUrl(path: string): string {
   return path.split('/').map(encodeURIComponent).join('/');
 }

@@ -5,7 +5,7 @@
 import { z } from 'zod/v3';
 import { SnapupError } from '../errors.js';
 import { pathMap, setEntry } from './manifest.js';
-import { checkSnapshotPath } from './paths.js';
+import { checkSnapshotPath, folderFileClash } from './paths.js';
 import { SHA1_RE } from './sha1.js';
 
 /** Names and tags become file names in the store and URL segments on a server. */
@@ -119,7 +119,7 @@ export function parseFileHashes(value: unknown): Record<string, FileEntry> | str
     }
     setEntry(out, path, entry);
   }
-  return out;
+  return folderFileClash(Object.keys(out), (p) => Object.hasOwn(out, p)) ?? out;
 }
 export type FileHashes = z.output<typeof fileHashesSchema>;
 

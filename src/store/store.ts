@@ -9,7 +9,7 @@ import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { fsError, isSnapupError, SnapupError } from '../errors.js';
 import { type BuiltManifest, pathMap, setEntry, uniqueHashes } from '../protocol/manifest.js';
-import { checkSnapshotPath } from '../protocol/paths.js';
+import { checkSnapshotPath, folderFileClash } from '../protocol/paths.js';
 import type {
   AccessLevel,
   FileHashes,
@@ -598,9 +598,15 @@ export class Store {
     const meta = parseOrThrow(newSnapshotRequestSchema, request, 'meta');
     return this.lock(async () => {
       const fileHashes: FileHashes = Object.assign(pathMap(), meta.fileHashes);
-      for (const [path, file] of Object.entries(files)) {
+      // Every path checked before any content is stored: bad input writes nothing.
+      for (const path of Object.keys(files)) {
         const problem = checkSnapshotPath(path);
         if (problem) throw new SnapupError('BAD_INPUT', `${path}: ${problem}`, { field: 'files' });
+      }
+      const has = (p: string) => Object.hasOwn(files, p) || Object.hasOwn(fileHashes, p);
+      const clash = folderFileClash([...Object.keys(files), ...Object.keys(fileHashes)], has);
+      if (clash) throw new SnapupError('BAD_INPUT', `files: ${clash}`, { field: 'files' });
+      for (const [path, file] of Object.entries(files)) {
         const stored = await this.putContent(file.content, fileHashes[path]?.sha1, path, signal);
         setEntry(fileHashes, path, {
           sha1: stored.sha1,
