@@ -268,6 +268,35 @@ describe('the server refuses bad input with the right status, and writes nothing
       'files: "a/b.txt": "a" is a file of the snapshot, not a folder',
     );
     expect(storeState()).toEqual(before);
+    // An undeclared upload (B.3 records it) may not make one either way, alone or in a batch.
+    for (const path of ['a.txt/inside', 'a.txt/deeper/x']) {
+      const up = await call('POST', `/cb/snapshots/app/v1/files/${path}`, { raw: 'x' });
+      expect(up.status).toBe(400);
+      expect(up.body.message).toBe(`"${path}": "a.txt" is a file of the snapshot, not a folder`);
+    }
+    const made = await call('POST', '/cb/newSnapshot', {
+      json: { name: 'deep', tag: 'v1', fileHashes: { 'd/e/f.txt': entry } },
+    });
+    expect(made.status).toBe(200);
+    const afterMade = storeState();
+    for (const path of ['d', 'd/e']) {
+      const up = await call('POST', `/cb/snapshots/deep/v1/files/${path}`, { raw: 'x' });
+      expect(up.status).toBe(400);
+      expect(up.body.message).toBe(
+        `"d/e/f.txt": "${path}" is a file of the snapshot, not a folder`,
+      );
+    }
+    const tar = new TarPieces();
+    tar.add('d/e', 1, (into, at) => Buffer.from('x').copy(into, at));
+    const batch = await call('POST', '/cb/snapshots/deep/v1/batch', {
+      raw: Buffer.concat([...tar.take(), ...tar.end()]),
+      type: 'application/x-tar',
+    });
+    expect(batch.body).toMatchObject({
+      stored: [],
+      rejected: [{ path: 'd/e', error: 'BAD_INPUT' }],
+    });
+    expect(storeState()).toEqual(afterMade);
   });
 
   it('a bad A4 body → 400', async () => {

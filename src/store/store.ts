@@ -397,7 +397,9 @@ export class Store {
     let record = await this.resolveRemembered(caller, address, 'write');
     if (record.frozen) throw frozenError(record);
     return this.whileReceiving(caller, address, record, async () => {
-      const declared = (await this.records.readManifest(record.digest))[path];
+      const manifest = await this.records.readManifest(record.digest);
+      const declared = manifest[path];
+      if (!declared) refuseClash(manifest, path);
       const stored = await this.putContent(content, declared?.sha1, path, signal);
       if (declared) return { path, ...stored };
 
@@ -406,6 +408,7 @@ export class Store {
         record = await this.resolve(caller, address, 'write');
         if (record.frozen) throw frozenError(record);
         const latest = await this.records.readManifest(record.digest);
+        if (!latest[path]) refuseClash(latest, path);
         const entry = {
           sha1: stored.sha1,
           permissions: { ro: false, exe: false },
@@ -743,6 +746,22 @@ export class Store {
     }
     return removed;
   }
+}
+
+/**
+ * Refuses an undeclared `path` that the snapshot's files make impossible: one of its
+ * folders is a file of the snapshot, or it is a folder of one (B.3 records such a path,
+ * and the snapshot could then never be pulled).
+ */
+function refuseClash(manifest: Readonly<FileHashes>, path: string): void {
+  const inside = `${path}/`;
+  const below = Object.keys(manifest).find((p) => p.startsWith(inside));
+  const clash =
+    folderFileClash([path], (p) => Object.hasOwn(manifest, p)) ??
+    (below === undefined
+      ? null
+      : `${JSON.stringify(below)}: ${JSON.stringify(path)} is a file of the snapshot, not a folder`);
+  if (clash) throw new SnapupError('BAD_INPUT', clash, { field: 'path' });
 }
 
 function recordKey(record: SnapshotRecord): string {
