@@ -3,8 +3,11 @@
  * which nock cannot intercept (it patches node:http and the global fetch only), so these
  * use undici's own MockAgent; the connection reset uses a real socket on loopback.
  */
+
+import { existsSync } from 'node:fs';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { MockAgent } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CbClient } from '../src/client/cb-client.js';
@@ -280,6 +283,82 @@ describe('CB client against protocol edges', () => {
       code: 'BAD_INPUT',
     });
     expect(leaked).toBe(false);
+  });
+});
+
+describe('answers the client cannot use', () => {
+  const pushTo = () =>
+    push({ dir: tree(), target: client(), name: 'app', tag: 'v1', cacheDir: false, singleMax: 0 });
+
+  {
+    const cases: [number, unknown, Record<string, string>, string][] = [
+      [
+        200,
+        '<html>proxy login</html>',
+        { 'content-type': 'text/html' },
+        'http://cb.test: POST /cb/newSnapshot: the answer is not JSON (text/html, "<html>proxy login</html>"); is the server a CB server, and not a proxy or login page?',
+      ],
+      [200, {}, {}, "http://cb.test: POST /cb/newSnapshot: the answer's snapshot: Required"],
+      [
+        200,
+        { snapshot: meta(), notFound: ['zz'] },
+        {},
+        "http://cb.test: POST /cb/newSnapshot: the answer's notFound.0: not 40 hex digits",
+      ],
+      [
+        200,
+        { snapshot: meta({ frozen: 'yes' }), notFound: [] },
+        {},
+        "http://cb.test: POST /cb/newSnapshot: the answer's snapshot.frozen: Expected boolean, received string",
+      ],
+    ];
+    for (const [status, body, headers, message] of cases) {
+      it(`a 2xx answer that is not what is needed is an error naming the call: ${message.slice(41, 80)}`, async () => {
+        const server = mockServer();
+        server.intercept({ path: '/cb/health', method: 'GET' }).reply(404, '');
+        server
+          .intercept({ path: '/cb/newSnapshot', method: 'POST' })
+          .reply(status, body as object, { headers });
+        await expect(pushTo()).rejects.toMatchObject({ code: 'BAD_RESPONSE', message });
+      });
+    }
+  }
+
+  it('takes hashes in capitals as the same hashes, and an A2 answer without a body', async () => {
+    const server = mockServer();
+    server.intercept({ path: '/cb/health', method: 'GET' }).reply(404, '').persist();
+    server
+      .intercept({ path: '/cb/newSnapshot', method: 'POST' })
+      .reply(200, { snapshot: meta(), notFound: [HASH.toUpperCase()] });
+    server.intercept({ path: '/cb/snapshots/app/v1/files/a.txt', method: 'POST' }).reply(201, '');
+    server
+      .intercept({ path: '/cb/snapshots/app/v1/freeze', method: 'POST' })
+      .reply(200, meta({ frozen: true }));
+    const s = await pushTo();
+    expect(s).toMatchObject({
+      uploadedFiles: 1,
+      uploadedBytes: CONTENT.length,
+      snapshot: { frozen: true },
+    });
+  });
+
+  it('a manifest a pull could not write is refused before anything is written', async () => {
+    const server = mockServer();
+    server.intercept({ path: '/cb/health', method: 'GET' }).reply(200, { extensions: ['get'] });
+    server.intercept({ path: '/cb/snapshots/app/v1', method: 'GET' }).reply(200, {
+      ...meta({ frozen: true }),
+      fileHashes: { '../escape': { sha1: HASH, permissions: { ro: false, exe: false } } },
+    });
+    const dest = join(tempDir(), 'out');
+    await expect(
+      pull({ source: client(), address: { name: 'app', tag: 'v1' }, dest }),
+    ).rejects.toMatchObject({
+      code: 'BAD_RESPONSE',
+      message: expect.stringMatching(
+        /^http:\/\/cb\.test: GET \/cb\/snapshots\/app\/v1: the answer's fileHashes: "\.\.\/escape": /,
+      ),
+    });
+    expect(existsSync(dest)).toBe(false);
   });
 });
 

@@ -27,6 +27,13 @@ import { TarFormatError, TarReader } from '../util/tar-read.js';
 import { TarPieces } from '../util/tar-write.js';
 import { verifiedChunks } from '../util/verify.js';
 import { runInPool } from '../util/worker-pool.js';
+import {
+  listAnswer,
+  metaAnswer,
+  newSnapshotAnswer,
+  parseAnswer,
+  snapshotAnswer,
+} from './answers.js';
 import { type RequestSpec, type Response, Transport, type TransportOptions } from './http.js';
 import type { Credentials } from './netrc.js';
 
@@ -162,7 +169,7 @@ export class CbClient implements PushTarget, PullSource {
     signal?: AbortSignal,
     built?: BuiltManifest,
   ): Promise<NewSnapshotResponse> {
-    if (!built) return this.json('POST', '/cb/newSnapshot', params, signal);
+    if (!built) return this.json(newSnapshotAnswer, 'POST', '/cb/newSnapshot', params, signal);
     // The request's JSON written from the entries, in pieces: no 50,000-key map built
     // only to be serialised, and no one string of all of it.
     const res = await this.transport.request({
@@ -172,7 +179,7 @@ export class CbClient implements PushTarget, PullSource {
       body: () => Readable.from(newSnapshotBody(params, built.entries)),
       signal,
     });
-    return this.answer(res, 'POST /cb/newSnapshot');
+    return this.answer(res, 'POST /cb/newSnapshot', undefined, newSnapshotAnswer);
   }
 
   async upload(
@@ -189,7 +196,9 @@ export class CbClient implements PushTarget, PullSource {
       body: () => createReadStream(file.abs),
       signal,
     });
-    return this.answer(res, `upload of ${file.path}`, file.abs);
+    await this.answer(res, `upload of ${file.path}`, file.abs);
+    // A 2xx means the server took the bytes as declared (a mismatch is a 422).
+    return { path: file.path, sha1: file.sha1, size: file.size };
   }
 
   async uploadBatch(
@@ -220,7 +229,7 @@ export class CbClient implements PushTarget, PullSource {
       signal,
     });
     const { stored, rejected } = parseBatchAnswer(
-      await this.answer(res, 'batch upload'),
+      await this.answer(res, 'batch upload', undefined, z.unknown()),
       this.transport.baseUrl.origin,
     );
     return files.map((f) => {
@@ -248,7 +257,7 @@ export class CbClient implements PushTarget, PullSource {
       body: () => Readable.from(singleBody(meta, files)),
       signal,
     });
-    return this.answer(res, 'single-request upload');
+    return this.answer(res, 'single-request upload', undefined, newSnapshotAnswer);
   }
 
   freeze(address: SnapshotAddress, signal?: AbortSignal): Promise<SnapshotMeta> {
@@ -262,6 +271,7 @@ export class CbClient implements PushTarget, PullSource {
     signal?: AbortSignal,
   ): Promise<SnapshotMeta> {
     return this.json(
+      metaAnswer,
       'POST',
       `${snapshotPath(address)}/${action}`,
       undefined,
@@ -295,15 +305,14 @@ export class CbClient implements PushTarget, PullSource {
     signal?: AbortSignal,
   ): Promise<{ snapshot: SnapshotMeta; fileHashes: FileHashes }> {
     await this.requireExtension('get', 'reading snapshots (pull, show)');
-    const body = await this.json<SnapshotMeta & { fileHashes: FileHashes }>(
+    return this.json(
+      snapshotAnswer,
       'GET',
       snapshotPath(address),
       undefined,
       signal,
       ownerQuery(address),
     );
-    const { fileHashes, ...snapshot } = body;
-    return { snapshot, fileHashes };
   }
 
   async *read(
@@ -461,13 +470,7 @@ export class CbClient implements PushTarget, PullSource {
     signal?: AbortSignal,
   ): Promise<SnapshotMeta[]> {
     await this.requireExtension('list', 'listing snapshots');
-    const body = await this.json<{ snapshots: SnapshotMeta[] }>(
-      'GET',
-      '/cb/snapshots',
-      undefined,
-      signal,
-      filter,
-    );
+    const body = await this.json(listAnswer, 'GET', '/cb/snapshots', undefined, signal, filter);
     return body.snapshots;
   }
 
@@ -488,6 +491,7 @@ export class CbClient implements PushTarget, PullSource {
   }
 
   private async json<T>(
+    schema: z.ZodType<T, z.ZodTypeDef, unknown>,
     method: RequestSpec['method'],
     path: string,
     body: unknown,
@@ -502,12 +506,39 @@ export class CbClient implements PushTarget, PullSource {
       body: body === undefined ? undefined : () => JSON.stringify(body),
       signal,
     });
-    return this.answer(res, `${method} ${path}`);
+    return this.answer(res, `${method} ${path}`, undefined, schema);
   }
 
-  /** The JSON of a 2xx answer, or the error the status and error body describe. */
-  private async answer<T>(res: Response, what: string, path?: string): Promise<T> {
-    if (res.status >= 200 && res.status < 300) return (await res.body.json()) as T;
+  /**
+   * The JSON of a 2xx answer checked against `schema` (without one, the answer's body is
+   * not read: an A2 answer's is not needed), or the error the status and error body describe.
+   */
+  private async answer(res: Response, what: string, path?: string): Promise<void>;
+  private async answer<T>(
+    res: Response,
+    what: string,
+    path: string | undefined,
+    schema: z.ZodType<T, z.ZodTypeDef, unknown>,
+  ): Promise<T>;
+  private async answer<T>(
+    res: Response,
+    what: string,
+    path?: string,
+    schema?: z.ZodType<T, z.ZodTypeDef, unknown>,
+  ): Promise<T | undefined> {
+    if (res.status >= 200 && res.status < 300) {
+      if (!schema) {
+        await res.body.dump();
+        return undefined;
+      }
+      const contentType = res.headers['content-type'];
+      return parseAnswer(
+        await res.body.text(),
+        Array.isArray(contentType) ? contentType[0] : contentType,
+        schema,
+        `${this.transport.baseUrl.origin}: ${what}`,
+      );
+    }
     const text = await res.body.text().catch(() => '');
     let parsed: z.infer<typeof errorBodySchema> = {};
     try {
