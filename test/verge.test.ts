@@ -873,9 +873,34 @@ describe('VergeOS: TLS verification (B.2)', () => {
       const err = await strict.connect().catch((e: unknown) => e);
       expect(err).toBeInstanceOf(VergeConnectionError);
       expect((err as Error).message).toMatch(/self[- ]signed/i);
+      expect((err as Error).message).toMatch(
+        /its TLS certificate is not trusted \(self-signed certificate\); trust its CA with NODE_EXTRA_CA_CERTS=FILE \(VergeOS: or --insecure/,
+      );
       const lax = new VergeClient({ host: `127.0.0.1:${port}`, token: 't', verifyTls: false });
       clients.push(lax);
       await expect(lax.connect()).resolves.toMatchObject({ cloudName: 'test-cloud' });
+    } finally {
+      server.close();
+    }
+  });
+
+  it('says that nothing speaks HTTPS where a plain HTTP server answers, not what OpenSSL said', async () => {
+    const { createServer } = await import('node:http');
+    const server = createServer((_req, res) => res.end('{}'));
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+    try {
+      const port = (server.address() as { port: number }).port;
+      const client = new VergeClient({
+        host: `127.0.0.1:${port}`,
+        token: 't',
+        retry: { retries: 0 },
+      });
+      clients.push(client);
+      const err = (await client.connect().catch((e: unknown) => e)) as Error;
+      expect(err.message).toMatch(
+        /TLS handshake failed: nothing speaks HTTPS at this address \(a plain HTTP server or another service on that port\?\)/,
+      );
+      expect(err.message).not.toMatch(/SSL routines/);
     } finally {
       server.close();
     }

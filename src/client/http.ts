@@ -227,10 +227,35 @@ function isTransient(err: unknown): boolean {
   return code !== undefined && TRANSIENT_CODES.has(code);
 }
 
+/** Certificate errors Node reports by code, for which trusting the right CA is the remedy. */
+const UNTRUSTED_CERT = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+]);
+
+/**
+ * What a TLS failure means for the user, instead of OpenSSL's own line
+ * ("80CC…:error:0A00010B:SSL routines:ssl3_get_record:wrong version number:…").
+ */
+function tlsProblem(code: string | undefined, message: string): string | undefined {
+  if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || /wrong version number/.test(message))
+    return 'TLS handshake failed: nothing speaks HTTPS at this address (a plain HTTP server or another service on that port?)';
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID')
+    return `its certificate is for another host (${message})`;
+  if (code !== undefined && UNTRUSTED_CERT.has(code))
+    return `its TLS certificate is not trusted (${message}); trust its CA with NODE_EXTRA_CA_CERTS=FILE (VergeOS: or --insecure for a self-signed appliance)`;
+  return undefined;
+}
+
 function networkError(err: unknown, base: URL, path: string): SnapupError {
   if (err instanceof SnapupError) return err;
   const code = (err as { code?: string }).code;
-  const what = (err as Error).message || code || String(err);
+  const message = (err as Error).message || code || String(err);
+  const what = tlsProblem(code, message) ?? message;
   return new SnapupError(
     'IO',
     `${base.origin}${path}: ${what}${code === 'ECONNREFUSED' ? ' (is the server running?)' : ''}`,
