@@ -277,6 +277,21 @@ describe('snapup CLI', () => {
     const itself = await runCli(['push', join(root, '.store')], { env });
     expect(itself.stderr).toMatch(/this folder is the store this push writes to; push another\n$/);
     expect(itself.code).toBe(2);
+    // Nor is a snapshot pulled into the store, or into a folder holding it.
+    const before = readTree(join(root, '.store'));
+    for (const [dest, how] of [
+      [join(root, '.store'), 'is inside'],
+      [join(root, '.store', 'objects', 'new'), 'is inside'],
+      [root, 'holds'],
+    ] as const) {
+      const r = await runCli(['pull', 'self', dest, '--force'], { env });
+      expect(r.stderr).toBe(
+        `snapup: ${dest}: ${how} the store this pull reads from (${join(root, '.store')}); pull into another folder\n`,
+      );
+      expect(r.code).toBe(2);
+    }
+    expect(readTree(join(root, '.store'))).toEqual(before);
+    expect(existsSync(join(root, '.store', 'objects', 'new'))).toBe(false);
   });
 
   it('honours --expire and --remove-after-execute', async () => {

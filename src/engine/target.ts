@@ -119,6 +119,8 @@ export interface RestoreRequest {
 
 export interface PullSource {
   readonly description: string;
+  /** A folder on this machine the source keeps its data in (the local store): never pulled into. */
+  readonly ownFolder?: string;
   get(
     address: SnapshotAddress,
     signal?: AbortSignal,
