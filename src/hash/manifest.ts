@@ -138,13 +138,15 @@ export async function buildManifest(
 
   files.sort((a, b) => comparePaths(a.path, b.path));
   if (cache) {
-    await cache.save().catch((err: unknown) =>
+    await cache.save().catch((err: unknown) => {
+      // Named like every file error (the folder that failed, if that was it), with what it costs.
+      const failed = (err as NodeJS.ErrnoException).path ?? cache.file;
       emit({
         type: 'warning',
-        message: `could not save the hash cache: ${String(err)}`,
+        message: `could not save the hash cache: ${fsError(err, failed, 'write it').message}; the next push hashes every file again`,
         path: cache.file,
-      }),
-    );
+      });
+    });
   }
   return {
     rootReal,
