@@ -321,6 +321,46 @@ describe('the store behaves like a CB server', () => {
     );
   });
 
+  it('a damaged record is skipped by listings with a warning, stops gc, and can be removed', async () => {
+    const warnings: string[] = [];
+    const store = await Store.open(join(tempDir(), 'store'), {
+      onWarning: (m) => warnings.push(m),
+    });
+    await fullSnapshot(store, 'ann', 'good', 'v1');
+    const bad = await store.newSnapshot('ann', {
+      name: 'bad',
+      tag: 'v1',
+      fileHashes: { 'only.txt': { sha1: sha1('only'), permissions: perms } },
+    });
+    await store.upload('ann', bad.snapshot, 'only.txt', { bytes: Buffer.from('only') });
+    await store.freeze('ann', bad.snapshot);
+    const file = store.records.recordPath('ann', 'bad', 'v1');
+    writeFileSync(file, '{"trunc');
+    expect((await store.list('ann')).map((m) => m.name)).toEqual(['good']);
+    expect(warnings).toEqual([
+      `skipping ${file}: snapshot record is corrupt (snapup rm ann:bad/v1 removes it)`,
+    ]);
+    // A request naming nothing is matched against the others (B.1), not failed.
+    const matched = await store.newSnapshot('ann', { fileHashes: manifest });
+    expect(matched.snapshot).toMatchObject({ name: 'good', tag: 'v1', frozen: true });
+    // gc cannot know what the damaged record referenced: it removes nothing.
+    await expect(store.gc()).rejects.toMatchObject({
+      code: 'CORRUPT_STORE',
+      message: `${file}: snapshot record is corrupt; gc removes nothing while a record cannot be read: remove it with snapup rm ann:bad/v1, or put a good copy back`,
+    });
+    expect(await store.objects.has(sha1('only'))).toBe(true);
+    // Another user cannot remove it; its owner can.
+    await expect(
+      store.remove('bob', { owner: 'ann', name: 'bad', tag: 'v1' }),
+    ).rejects.toMatchObject({
+      code: 'CORRUPT_STORE',
+    });
+    await store.remove('ann', { name: 'bad', tag: 'v1' });
+    expect(await store.gc()).toMatchObject({ removedObjects: 1 });
+    expect(await store.objects.has(sha1('only'))).toBe(false);
+    expect(await store.objects.has(sha1(A))).toBe(true);
+  });
+
   it('A4: stores inline files and freezes when nothing is missing', async () => {
     const store = await newStore();
     const r = await store.single(

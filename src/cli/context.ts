@@ -116,6 +116,7 @@ export function globals(cmd: Command): GlobalOptions {
 export function openLocal(g: GlobalOptions): Promise<LocalBackend> {
   return LocalBackend.open(
     g.store !== undefined ? parseFolder(g.store, 'store') : defaultStoreDir(),
+    { onWarning: g.quiet ? undefined : (message) => process.stderr.write(`warning: ${message}\n`) },
   );
 }
 

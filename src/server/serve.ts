@@ -38,7 +38,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     throw new SnapupError('BAD_INPUT', `sweep interval: ${sweepMs} ms is not 1 ms to 24 days`, {
       field: 'sweep',
     });
-  const store = await Store.open(storeDirOf(options.dataDir));
+  const store = await Store.open(storeDirOf(options.dataDir), { onWarning: options.onWarning });
   const users = await UserStore.open(options.dataDir);
   const app = buildServer({
     store,

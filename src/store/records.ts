@@ -8,7 +8,7 @@
  * snapshots) and lets identical manifests under several tags share one file.
  */
 import { promises as fsp } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import { z } from 'zod/v3';
 import { fsError, SnapupError } from '../errors.js';
 import {
@@ -121,7 +121,12 @@ export class RecordStore {
   }
 
   /** Every record in the store, owners and names in sorted order. */
-  async *all(): AsyncGenerator<SnapshotRecord> {
+  /**
+   * Every record. One that cannot be parsed throws, unless `onCorrupt` is given: then it
+   * is told of it and the others still come (a listing must not fail for everyone because
+   * of one damaged file; gc, which must know every reference, gives none).
+   */
+  async *all(onCorrupt?: (err: SnapupError) => void): AsyncGenerator<SnapshotRecord> {
     for (const owner of await listNames(this.snapshotsDir)) {
       for (const name of await listNames(join(this.snapshotsDir, owner))) {
         const dir = join(this.snapshotsDir, owner, name);
@@ -129,10 +134,26 @@ export class RecordStore {
           if (!file.endsWith('.json') || file.startsWith('.')) continue;
           const path = join(dir, file);
           const text = await fsp.readFile(path, 'utf8').catch(() => null);
-          if (text !== null) yield parseRecord(text, path);
+          if (text === null) continue;
+          let record: SnapshotRecord;
+          try {
+            record = parseRecord(text, path);
+          } catch (err) {
+            if (!onCorrupt || !(err instanceof SnapupError)) throw err;
+            onCorrupt(err);
+            continue;
+          }
+          yield record;
         }
       }
     }
+  }
+
+  /** The address a record file stands for, by where it lies: snapshots/OWNER/NAME/TAG.json. */
+  addressOfPath(path: string): { owner: string; name: string; tag: string } | undefined {
+    const parts = relative(this.snapshotsDir, path).split(sep);
+    if (parts.length !== 3 || !parts[2]?.endsWith('.json')) return undefined;
+    return { owner: parts[0] as string, name: parts[1] as string, tag: parts[2].slice(0, -5) };
   }
 
   manifestPath(digest: string): string {

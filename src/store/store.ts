@@ -79,6 +79,8 @@ export interface StoreOptions {
   durable?: boolean;
   /** Clock, for tests of expiry. */
   now?: () => number;
+  /** Told of what a user should see: a snapshot record that cannot be read, skipped in a listing. */
+  onWarning?: (message: string) => void;
 }
 
 export interface GcReport {
@@ -108,6 +110,7 @@ export class Store {
    * declared however old its record (one upload can outlast the grace period).
    */
   private readonly receiving = new Map<string, number>();
+  private readonly warn: (message: string) => void;
 
   private constructor(root: string, options: StoreOptions) {
     this.root = root;
@@ -116,6 +119,19 @@ export class Store {
     this.records = new RecordStore(root);
     this.now = options.now ?? Date.now;
     this.lockPath = join(root, 'lock');
+    this.warn = options.onWarning ?? (() => {});
+  }
+
+  /** A damaged record skipped by a listing or a match: named, with how to get rid of it. */
+  private readonly skipCorrupt = (err: SnapupError) => {
+    const rm = this.removalCommand(err.path);
+    this.warn(`skipping ${err.message}${rm ? ` (${rm} removes it)` : ''}`);
+  };
+
+  /** The command that removes the record at `path`. */
+  private removalCommand(path: string | undefined): string | undefined {
+    const a = path === undefined ? undefined : this.records.addressOfPath(path);
+    return a && `snapup rm ${a.owner}:${a.name}/${a.tag}`;
   }
 
   /**
@@ -301,7 +317,7 @@ export class Store {
     digest: string,
     now: number,
   ): Promise<SnapshotRecord | null> {
-    for await (const record of this.records.all()) {
+    for await (const record of this.records.all(this.skipCorrupt)) {
       if (record.owner !== owner || record.digest !== digest || !record.frozen) continue;
       if (this.live(record, now)) return record;
     }
@@ -374,7 +390,7 @@ export class Store {
   ): Promise<SnapshotMeta[]> {
     const now = this.now();
     const out: SnapshotMeta[] = [];
-    for await (const record of this.records.all()) {
+    for await (const record of this.records.all(this.skipCorrupt)) {
       if (filter.owner !== undefined && record.owner !== filter.owner) continue;
       if (filter.name !== undefined && record.name !== filter.name) continue;
       if (!this.live(record, now) || accessOf(record, caller) === 'Invisible') continue;
@@ -628,8 +644,13 @@ export class Store {
 
   async remove(caller: string, address: SnapshotAddress): Promise<void> {
     await this.lock(async () => {
-      const record = await this.resolve(caller, address, 'write');
-      await this.records.remove(record.owner, record.name, record.tag);
+      const owner = address.owner ?? caller;
+      const record = await this.resolve(caller, address, 'write').catch((err: unknown) => {
+        // A damaged record of one's own can still be removed: it says nothing else.
+        if (isSnapupError(err) && err.code === 'CORRUPT_STORE' && owner === caller) return null;
+        throw err;
+      });
+      await this.records.remove(owner, record?.name ?? address.name, record?.tag ?? address.tag);
     });
   }
 
@@ -701,7 +722,15 @@ export class Store {
       };
       const keepManifests = new Set<string>();
       const keepObjects = new Set<string>();
-      for await (const record of this.records.all()) {
+      for await (const record of this.records.all((err) => {
+        // Its references are unknown: removing anything could take its content.
+        const rm = this.removalCommand(err.path);
+        throw new SnapupError(
+          'CORRUPT_STORE',
+          `${err.message}; gc removes nothing while a record cannot be read: ${rm ? `remove it with ${rm}, or ` : ''}put a good copy back`,
+          { path: err.path },
+        );
+      })) {
         if (!this.live(record, now)) {
           report.removedSnapshots++;
           if (!options.dryRun) await this.records.remove(record.owner, record.name, record.tag);
