@@ -439,7 +439,9 @@ describe('newSnapshot request body', () => {
         if (req.url !== '/cb/newSnapshot') return json(404, {});
         bodies.push(Buffer.concat(parts).toString('utf8'));
         if (bodies.length === 1) return json(503, { error: 'OVERLOADED' });
-        return json(200, { snapshot: meta({ frozen: true }), notFound: [] });
+        // The whole manifest was already there, frozen (B.1): its count is the request's.
+        const fileCount = Object.keys(JSON.parse(bodies[0] as string).fileHashes).length;
+        return json(200, { snapshot: meta({ frozen: true, fileCount }), notFound: [] });
       });
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

@@ -200,6 +200,93 @@ describe('push and pull over HTTP against snapup serve', () => {
   });
 });
 
+describe('two pushes to one name/tag at the same time', () => {
+  /** `client` with its freeze preceded by `before` (the other push's moment). */
+  function freezingAfter(client: CbClient, before: () => Promise<unknown>): CbClient {
+    const target = Object.create(client) as CbClient;
+    target.freeze = async (address, signal) => {
+      await before();
+      return client.freeze(address, signal);
+    };
+    return target;
+  }
+
+  it('the one whose freeze makes a snapshot of both contents fails instead of reporting it as its own', async () => {
+    const server = await testServer();
+    const alice = clientFor(server);
+    try {
+      const mine = tempDir();
+      writeTree(mine, { 'b1.txt': 'b one', 'b2.txt': 'b two' });
+      const theirs = tempDir();
+      writeTree(theirs, { 'a.txt': 'a only' });
+      const address = { name: 'same', tag: 'v1' };
+      // The other push declared first; ours replaces its manifest (B.10); its upload then
+      // lands as an undeclared path (B.3) just before our freeze.
+      await alice.newSnapshot({
+        ...address,
+        fileHashes: { 'a.txt': { sha1: sha1('a only'), permissions: { ro: false, exe: false } } },
+      });
+      const target = freezingAfter(alice, () =>
+        alice.upload(address, {
+          path: 'a.txt',
+          abs: join(theirs, 'a.txt'),
+          sha1: sha1('a only'),
+          size: 6,
+          permissions: { ro: false, exe: false },
+        }),
+      );
+      await expect(
+        push({ dir: mine, target, ...address, cacheDir: false, singleMax: 0 }),
+      ).rejects.toMatchObject({
+        code: 'CONFLICT',
+        message:
+          "same/v1 was frozen holding other content than this push's (3 files, this push 2): another push to it ran at the same time; remove it (snapup rm same/v1) and push again, or push under another tag",
+      });
+      expect(Object.keys((await alice.get(address)).fileHashes).sort()).toEqual([
+        'a.txt',
+        'b1.txt',
+        'b2.txt',
+      ]);
+    } finally {
+      await alice.close();
+      await server.close();
+    }
+  });
+
+  it('the one whose freeze found the snapshot frozen by the other fails, the other succeeds', async () => {
+    const server = await testServer();
+    const alice = clientFor(server);
+    const other = clientFor(server);
+    try {
+      const mine = tempDir();
+      writeTree(mine, { 'mine.txt': 'mine' });
+      const theirs = tempDir();
+      writeTree(theirs, { 'theirs.txt': 'theirs', 'more.txt': 'more' });
+      const address = { name: 'same', tag: 'v2' };
+      let theirResult: Awaited<ReturnType<typeof push>> | undefined;
+      const target = freezingAfter(alice, async () => {
+        theirResult = await push({
+          dir: theirs,
+          target: other,
+          ...address,
+          cacheDir: false,
+          singleMax: 0,
+        });
+      });
+      await expect(
+        push({ dir: mine, target, ...address, cacheDir: false, singleMax: 0 }),
+      ).rejects.toMatchObject({ code: 'CONFLICT' });
+      expect(theirResult?.snapshot.frozen).toBe(true);
+      const dest = join(tempDir(), 'out');
+      await pull({ source: alice, address, dest });
+      expect(readTree(dest)).toEqual(readTree(theirs));
+    } finally {
+      await Promise.all([alice.close(), other.close()]);
+      await server.close();
+    }
+  });
+});
+
 describe('interruptions over HTTP', () => {
   it('resumes after the client process is killed mid-push', async () => {
     const server = await testServer();

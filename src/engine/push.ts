@@ -22,7 +22,7 @@ import type {
   SnapshotAddress,
   SnapshotMeta,
 } from '../protocol/types.js';
-import { checkName } from '../protocol/types.js';
+import { checkName, formatAddress } from '../protocol/types.js';
 import { runAll } from '../util/run-all.js';
 import {
   type EventSink,
@@ -241,7 +241,7 @@ class PushSession {
       this.countStaged();
       let snapshot = response.snapshot;
       address = { name: snapshot.name, tag: snapshot.tag };
-      if (snapshot.frozen) return this.summary(snapshot);
+      if (snapshot.frozen) return this.summary(this.holdsOurs(snapshot));
 
       const toSend = this.pickUploads(response.notFound);
       const missingBytes = toSend.reduce((s, f) => s + f.size, 0);
@@ -250,14 +250,14 @@ class PushSession {
         this.send(address as SnapshotAddress, toSend, missingBytes),
       );
       changed = result.changed;
-      if (result.snapshot?.frozen) return this.summary(result.snapshot);
+      if (result.snapshot?.frozen) return this.summary(this.holdsOurs(result.snapshot));
       if (changed.length === 0) {
         try {
           snapshot = await this.clock.run('freeze', () => {
             this.requests++;
             return target.freeze(address as SnapshotAddress, signal);
           });
-          return this.summary(snapshot);
+          return this.summary(this.holdsOurs(snapshot));
         } catch (err) {
           // Content vanished between negotiation and freeze (a concurrent gc): negotiate again.
           if (!(isSnapupError(err) && err.code === 'MISSING_CONTENT')) throw err;
@@ -493,6 +493,29 @@ class PushSession {
     this.mismatched.clear();
     this.fileHashesMemo = undefined;
     this.digest = digestOfSorted(next);
+  }
+
+  /**
+   * The frozen `snapshot`, checked to hold this push's manifest: two pushes to one
+   * name/tag at once both declare (B.10: the second replaces the first's manifest) and
+   * upload, the other's files land as undeclared paths (B.3), and the first to freeze
+   * makes a snapshot of neither; the other's freeze is then a no-op that answered success.
+   * Checked by the manifest's digest where the target gives it, else by the file count.
+   */
+  private holdsOurs<T extends Partial<SnapshotMeta> & { name: string; tag: string }>(
+    snapshot: T,
+  ): T {
+    const theirs =
+      typeof snapshot.manifestDigest === 'string'
+        ? snapshot.manifestDigest !== this.digest
+        : typeof snapshot.fileCount === 'number' && snapshot.fileCount !== this.files.length;
+    if (!theirs) return snapshot;
+    const address = formatAddress(snapshot);
+    throw new SnapupError(
+      'CONFLICT',
+      `${address} was frozen holding other content than this push's (${snapshot.fileCount ?? '?'} files, this push ${this.files.length}): another push to it ran at the same time; remove it (snapup rm ${address}) and push again, or push under another tag`,
+      { field: 'tag' },
+    );
   }
 
   private summary(
