@@ -128,6 +128,9 @@ describe('the server refuses bad input with the right status, and writes nothing
       json: { name: 'big', padding: 'x'.repeat(100 * 1024) },
     });
     expect(r.status).toBe(413);
+    expect(r.body.message).toBe(
+      "request body is over the server's limit of 65536 bytes for JSON (snapup serve --max-json)",
+    );
     expect(storeState()).toEqual(before);
   });
 

@@ -130,7 +130,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   // Raw bodies (A2 uploads, batch tars) are handed over as streams, never buffered.
   app.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
 
-  app.setErrorHandler((err, _req, reply) => sendError(reply, err));
+  app.setErrorHandler((err, _req, reply) => sendError(reply, err, limits.maxJsonBytes));
   app.setNotFoundHandler((req, reply) =>
     reply
       .code(404)
@@ -468,7 +468,7 @@ function record(answer: BatchAnswer, path: string, result: UploadResponse | Erro
   answer.rejected.push({ path, error: result.code, message: result.message });
 }
 
-function sendError(reply: FastifyReply, err: unknown): FastifyReply {
+function sendError(reply: FastifyReply, err: unknown, maxJsonBytes: number): FastifyReply {
   if (isSnapupError(err)) {
     const body: Record<string, unknown> = { error: err.code, message: err.message };
     if (err.data?.missing) body.missing = err.data.missing;
@@ -477,9 +477,11 @@ function sendError(reply: FastifyReply, err: unknown): FastifyReply {
   }
   const e = err as { statusCode?: number; code?: string; message?: string };
   if (e.statusCode === 413 || e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-    return reply
-      .code(413)
-      .send({ error: 'TOO_LARGE', message: 'request body is over the server limit' });
+    return reply.code(413).send({
+      error: 'TOO_LARGE',
+      // What to change: a manifest of many files is the usual cause, raised with --max-json.
+      message: `request body is over the server's limit of ${maxJsonBytes} bytes for JSON (snapup serve --max-json)`,
+    });
   }
   if (e.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
     return reply
