@@ -71,10 +71,9 @@ export function progressSink(options: ProgressOptions): { sink: EventSink; stop:
   const shownRetries = new Map<string, number>();
   const repeatedRetry = (reason: string, attempt: number): boolean => {
     const key = `${attempt} ${reason}`;
-    const now = performance.now();
     const at = shownRetries.get(key);
-    if (at !== undefined && now - at < RETRY_REPEAT_MS) return true;
-    shownRetries.set(key, now);
+    if (at !== undefined && now() - at < RETRY_REPEAT_MS) return true;
+    shownRetries.set(key, now());
     return false;
   };
   // A tree whose files vanish under the push (a build cleaning up) skipped 1,111 paths, one
@@ -85,10 +84,9 @@ export function progressSink(options: ProgressOptions): { sink: EventSink; stop:
   // over before it is shown, cost ~100 ms of a push's main thread. The last one always goes.
   let shownAt = 0;
   const show = (e: { files: number; totalFiles: number; bytes: number; totalBytes: number }) => {
-    const now = performance.now();
     const last = e.files >= e.totalFiles || e.bytes >= e.totalBytes;
-    if (bar && !last && now - shownAt < UPDATE_MS) return;
-    shownAt = now;
+    if (bar && !last && now() - shownAt < UPDATE_MS) return;
+    shownAt = now();
     const payload = {
       done: String(e.files),
       all: String(e.totalFiles),

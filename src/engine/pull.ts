@@ -3,8 +3,8 @@
  * each through a temp file renamed into place only after its content proved intact,
  * with the snapshot's exe/ro permissions.
  */
-import { promises as fsp, lstatSync, realpathSync } from 'node:fs';
-import { basename, dirname, join, resolve, sep } from 'node:path';
+import { promises as fsp, lstatSync } from 'node:fs';
+import { dirname, resolve, sep } from 'node:path';
 import { fsError, SnapupError } from '../errors.js';
 import { HashQueue } from '../hash/hasher.js';
 import { comparePaths } from '../protocol/manifest.js';
@@ -16,6 +16,7 @@ import {
   type SnapshotAddress,
 } from '../protocol/types.js';
 import { tempName } from '../util/atomic.js';
+import { isWithin, realPathSoFar } from '../util/folders.js';
 import { writeGathered } from '../util/gathered-write.js';
 import { makeDir } from '../util/make-dir.js';
 import { runAll } from '../util/run-all.js';
@@ -174,7 +175,6 @@ export async function pull(options: PullOptions): Promise<PullSummary> {
  */
 const PULL_BATCH_BYTES = 4 << 20;
 
-/** A missing or empty folder is fine; one with files needs `force`. */
 /**
  * Refuses a destination inside the source's own folder (the local store), or holding it:
  * `pull --force` into the store wrote the snapshot's files among the store's own, where a
@@ -183,32 +183,16 @@ const PULL_BATCH_BYTES = 4 << 20;
 function refuseOwnFolder(dest: string, own: string): void {
   const d = realPathSoFar(dest);
   const o = realPathSoFar(own);
-  const within = (inner: string, outer: string) =>
-    inner === outer || inner.startsWith(outer.endsWith(sep) ? outer : outer + sep);
-  if (within(d, o) || within(o, d))
+  const inside = isWithin(d, o);
+  if (inside || isWithin(o, d))
     throw new SnapupError(
       'BAD_INPUT',
-      `${dest}: ${within(d, o) ? 'is inside' : 'holds'} the store this pull reads from (${own}); pull into another folder`,
+      `${dest}: ${inside ? 'is inside' : 'holds'} the store this pull reads from (${own}); pull into another folder`,
       { path: dest },
     );
 }
 
-/** The real path of `path`, through symlinks, as far as it exists (the rest appended). */
-function realPathSoFar(path: string): string {
-  let rest = '';
-  let at = path;
-  for (;;) {
-    try {
-      return join(realpathSync(at), rest);
-    } catch {
-      const up = dirname(at);
-      if (up === at) return path;
-      rest = join(basename(at), rest);
-      at = up;
-    }
-  }
-}
-
+/** A missing or empty folder is fine; one with files needs `force`. */
 async function prepareDest(dest: string, force: boolean): Promise<void> {
   try {
     const stat = await fsp.stat(dest);

@@ -12,6 +12,7 @@ import { relative, sep } from 'node:path';
 import { fsError, SnapupError, throwIfAborted } from '../errors.js';
 import { checkSnapshotPath } from '../protocol/paths.js';
 import type { Permissions } from '../protocol/types.js';
+import { isWithin } from '../util/folders.js';
 import { IgnoreChain } from './ignore-rules.js';
 
 export interface ScannedFile {
@@ -190,8 +191,7 @@ function foldersInside(
       throw new SnapupError('BAD_INPUT', `${rootReal}: this folder is ${why}; push another`, {
         path: rootReal,
       });
-    if (real.startsWith(rootReal.endsWith(sep) ? rootReal : rootReal + sep))
-      inside.set(relative(rootReal, real).split(sep).join('/'), why);
+    if (isWithin(real, rootReal)) inside.set(relative(rootReal, real).split(sep).join('/'), why);
   }
   return inside;
 }
@@ -234,7 +234,7 @@ function followableTarget(
     warn(`skipping symlink ${abs}: its target does not exist or loops`, abs);
     return undefined;
   }
-  if (real !== rootReal && !real.startsWith(rootReal + sep)) {
+  if (!isWithin(real, rootReal)) {
     warn(`skipping symlink ${abs}: it points outside the pushed folder (${real})`, abs);
     return undefined;
   }

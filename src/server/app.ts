@@ -99,11 +99,12 @@ type OwnerQuery = { owner?: string };
 
 export function buildServer(options: ServerOptions): FastifyInstance {
   const limits: ServerLimits = { ...DEFAULT_LIMITS, ...options.limits };
+  const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
   const { store, users } = options;
   const app = Fastify({
     logger: options.logger ?? false,
     bodyLimit: limits.maxJsonBytes,
-    connectionTimeout: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+    connectionTimeout: idleTimeoutMs,
     // Paths inside snapshots can be long (spec B.6 allows 4096 bytes, percent-encoded).
     routerOptions: { maxParamLength: 16 * 1024 },
     return503OnClosing: true,
@@ -116,14 +117,10 @@ export function buildServer(options: ServerOptions): FastifyInstance {
 
   // The idle timeout is for clients stalled in their request. The request each connection
   // is on tells them from a server still working on its answer (a freeze's fsync of a large
-  // snapshot can take minutes), which keeps its connection.
+  // snapshot can take minutes), which keeps its connection. Recorded by the onRequest hook.
   const requestOn = new WeakMap<Socket, IncomingMessage>();
-  app.addHook('onRequest', async (req) => {
-    requestOn.set(req.raw.socket, req.raw);
-  });
   app.server.on('timeout', (socket: Socket) => {
-    if (requestOn.get(socket)?.complete === true)
-      socket.setTimeout(options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS);
+    if (requestOn.get(socket)?.complete === true) socket.setTimeout(idleTimeoutMs);
     else socket.destroy();
   });
 
@@ -139,6 +136,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
 
   const warn = options.onWarning ?? ((message: string) => app.log.warn(message));
   app.addHook('onRequest', async (req, reply) => {
+    requestOn.set(req.raw.socket, req.raw);
     if (req.url === '/cb/health') return;
     // Users added or removed with `snapup user` while the server runs count at once.
     await users.refresh((err) =>

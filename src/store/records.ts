@@ -120,11 +120,11 @@ export class RecordStore {
     await fsp.rmdir(join(this.snapshotsDir, owner)).catch(() => {});
   }
 
-  /** Every record in the store, owners and names in sorted order. */
   /**
-   * Every record. One that cannot be parsed throws, unless `onCorrupt` is given: then it
-   * is told of it and the others still come (a listing must not fail for everyone because
-   * of one damaged file; gc, which must know every reference, gives none).
+   * Every record in the store, owners and names in sorted order. One that cannot be parsed
+   * goes to `onCorrupt`, and the others still come (a listing must not fail for everyone
+   * because of one damaged file; gc's throws, since it must know every reference); without
+   * `onCorrupt` it throws.
    */
   async *all(onCorrupt?: (err: SnapupError) => void): AsyncGenerator<SnapshotRecord> {
     for (const owner of await listNames(this.snapshotsDir)) {
